@@ -1,0 +1,296 @@
+"""
+A GPT-2 style decoder, written out by hand (after karpathy/nanoGPT's model.py).
+
+Token and position embeddings go through n_layer Blocks, each "x + attention(LN(x))" then
+"x + MLP(LN(x))" (pre-LN, as in GPT-2), then a final LayerNorm and a linear map back to
+the vocabulary that shares its weights with the token embedding (weight tying).
+
+Every stage of nanorlhf uses this one network: SFT trains it, the reward model and the PPO
+value model read its final hidden states (`GPT.hidden`), and PPO samples from it
+(`GPT.generate`).
+
+Padding. Prompts in a batch have different lengths and are LEFT-padded so that they all
+end at the same column. `attention_mask` (B, T) is 1 on real tokens and 0 on PAD. With a
+mask, a token's position id is the number of real tokens before it (so every prompt
+starts at position 0 wherever its first real token sits) and no query ever attends to a
+PAD key; a PAD query attends to itself only, so nothing becomes NaN.
+
+    mask      0 0 1 1 1        (two PAD, then three real tokens)
+    position  0 0 0 1 2
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 128   # longest sequence (number of position embeddings)
+    vocab_size: int = 1024  # set from the tokenizer
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = False      # biases in Linears and LayerNorms (GPT-2 had them)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm (Ba et al. 2016) over the last dimension, with an optional bias."""
+
+    def __init__(self, ndim, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        # y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class KVCache:
+    """The keys and values of every layer for the tokens seen so far.
+
+    When generating, the keys and values of earlier tokens never change (attention is
+    causal), so each new token computes only its own and attends to the stored ones:
+    one position per step instead of the whole sequence.
+    """
+
+    def __init__(self, config, batch_size, max_len, device, dtype):
+        hs = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, max_len, hs)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, nh, max_len, hs)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, nh, max_len, hs)
+        self.key_mask = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)
+        self.n_real = torch.zeros(batch_size, dtype=torch.long, device=device)  # real tokens per row
+        self.length = 0  # columns filled
+
+    def add_tokens(self, real):
+        """Note which of the T new tokens are real (B, T) -> mask of every key so far (B, length+T)."""
+        T = real.size(1)
+        self.key_mask[:, self.length:self.length + T] = real
+        self.n_real += real.sum(dim=1)
+        return self.key_mask[:, :self.length + T]
+
+    def update(self, layer, k, v):
+        """Store the new keys/values of `layer` -> all keys/values so far (B, nh, length+T, hs)."""
+        T = k.size(2)
+        self.k[layer, :, :, self.length:self.length + T] = k
+        self.v[layer, :, :, self.length:self.length + T] = v
+        return self.k[layer, :, :, :self.length + T], self.v[layer, :, :, :self.length + T]
+
+
+def attention_mask_4d(key_mask, T):
+    """Which keys each of the last T queries may attend to -> bool (B, 1, T, Tk).
+
+    key_mask (B, Tk) is True on real tokens; the queries are the last T of the Tk columns.
+    Query i sees key j if j is not in its future (causal) and is a real token, and always
+    sees itself, so a PAD query has one key and its softmax is not NaN.
+    """
+    Tk = key_mask.size(1)
+    q_col = torch.arange(Tk - T, Tk, device=key_mask.device)[:, None]  # (T, 1)
+    k_col = torch.arange(Tk, device=key_mask.device)[None, :]          # (1, Tk)
+    allowed = ((k_col <= q_col) & key_mask[:, None, :]) | (k_col == q_col)  # (B, T, Tk)
+    return allowed[:, None]  # (B, 1, T, Tk), the same for every head
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0
+        # query, key and value projections for all heads in one matmul
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+
+    def forward(self, x, attn_mask=None, kv_cache=None, layer=None):
+        B, T, C = x.size()  # batch, sequence length, n_embd
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if kv_cache is not None:
+            k, v = kv_cache.update(layer, k, v)  # (B, nh, Tk, hs): cached keys + these T
+        # softmax(q k^T / sqrt(hs)) v, with the causal and padding mask
+        dropout_p = self.dropout if self.training else 0.0
+        if attn_mask is None:  # plain causal: torch's fused kernel skips the masked half
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C) heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, attn_mask=None, kv_cache=None, layer=None):
+        x = x + self.attn(self.ln_1(x), attn_mask, kv_cache, layer)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # weight tying (Press & Wolf 2017): one matrix embeds tokens and scores them
+        self.transformer.wte.weight = self.lm_head.weight
+        # GPT-2 init: N(0, 0.02); each residual projection scaled by 1/sqrt(2 n_layer) so
+        # the residual stream's variance does not grow with depth (2 additions per Block)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding=False):
+        """Number of parameters (the tied wte/lm_head counted once); non_embedding drops wpe."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def hidden(self, idx, attention_mask=None, kv_cache=None):
+        """idx (B, T) -> final hidden states after ln_f (B, T, n_embd).
+
+        attention_mask (B, T) marks real tokens (1) and PAD (0); see the module docstring.
+        With a kv_cache, idx holds only the new tokens and the cache supplies the rest.
+        """
+        B, T = idx.size()
+        if attention_mask is None and kv_cache is None:
+            pos = torch.arange(T, device=idx.device)  # (T,)
+            attn_mask = None  # plain causal attention
+        else:
+            real = torch.ones_like(idx, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+            n_before = 0 if kv_cache is None else kv_cache.n_real[:, None]  # (B, 1) real tokens cached
+            # position = number of real tokens before this one = cumsum(mask) - 1, PAD clamped at 0
+            pos = (n_before + torch.cumsum(real, dim=1) - 1).clamp(min=0)  # (B, T)
+            key_mask = real if kv_cache is None else kv_cache.add_tokens(real)  # (B, Tk)
+            attn_mask = attention_mask_4d(key_mask, T)  # (B, 1, T, Tk)
+        assert pos.max() < self.config.block_size, f"position {pos.max()} >= block_size {self.config.block_size}"
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        x = self.transformer.drop(x)
+        for layer, block in enumerate(self.transformer.h):
+            x = block(x, attn_mask, kv_cache, layer)
+        if kv_cache is not None:
+            kv_cache.length += T
+        return self.transformer.ln_f(x)  # (B, T, C)
+
+    def forward(self, idx, targets=None, attention_mask=None, kv_cache=None):
+        """idx (B, T) -> (logits (B, T, vocab_size), loss or None).
+
+        targets (B, T): the next token at every position, -1 where nothing is to be
+        predicted (PAD, or the prompt during SFT); loss = mean cross-entropy over the rest.
+        """
+        x = self.hidden(idx, attention_mask, kv_cache)
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=None,
+                 attention_mask=None, generator=None, return_logits=False):
+        """Continue each row of idx (B, T) -> (B, T + max_new_tokens).
+
+        Prompts may be LEFT-padded (attention_mask (B, T) marks the real tokens). With
+        eos_id, a row that has written eos_id writes pad_id from then on, and the loop
+        stops once every row is done. temperature 0 is greedy (argmax); top_k keeps the
+        k most likely tokens; `generator` (a torch.Generator) makes sampling reproducible.
+        With return_logits=True also returns the logits each step sampled from,
+        (B, steps, vocab_size) with steps <= max_new_tokens (fewer if all rows ended).
+
+        The prompt is run once (prefill) to fill the KV cache; then one token per step.
+        """
+        if eos_id is not None and pad_id is None:
+            raise ValueError("generate: pass pad_id along with eos_id (it fills the rows that ended)")
+        B, T = idx.size()
+        if max_new_tokens < 1:
+            raise ValueError(f"generate: max_new_tokens must be at least 1, got {max_new_tokens}")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(idx)
+        longest = int(attention_mask.sum(dim=1).max())
+        if longest + max_new_tokens > self.config.block_size:
+            raise ValueError(f"prompt of {longest} tokens + {max_new_tokens} new > block_size "
+                             f"{self.config.block_size}")
+        dtype = self.lm_head.weight.dtype
+        kv_cache = KVCache(self.config, B, T + max_new_tokens, idx.device, dtype)
+        x = self.hidden(idx, attention_mask, kv_cache)    # prefill: (B, T, C)
+        logits = self.lm_head(x[:, -1, :])                 # (B, V) left padding: last column is real
+        done = torch.zeros(B, dtype=torch.bool, device=idx.device)
+        new_tokens, step_logits = [], []
+        for step in range(max_new_tokens):
+            step_logits.append(logits)
+            next_token = sample_next(logits, temperature, top_k, generator)  # (B,)
+            is_real = ~done  # the EOS itself is real; what comes after it is PAD
+            if eos_id is not None:
+                next_token = torch.where(done, pad_id, next_token)
+                done = done | (next_token == eos_id)
+            new_tokens.append(next_token)
+            if done.all() or step == max_new_tokens - 1:
+                break
+            x = self.hidden(next_token[:, None], is_real[:, None].long(), kv_cache)  # (B, 1, C)
+            logits = self.lm_head(x[:, -1, :])  # (B, V)
+        out = torch.stack(new_tokens, dim=1)  # (B, steps)
+        if out.size(1) < max_new_tokens:  # stopped early: every row has ended
+            fill = torch.full((B, max_new_tokens - out.size(1)), pad_id, dtype=idx.dtype, device=idx.device)
+            out = torch.cat([out, fill], dim=1)
+        out = torch.cat([idx, out], dim=1)  # (B, T + max_new_tokens)
+        if return_logits:
+            return out, torch.stack(step_logits, dim=1)
+        return out
+
+
+def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+    """logits (B, V) -> next token ids (B,). temperature 0 = argmax."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, [-1]]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)  # (B, V)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
