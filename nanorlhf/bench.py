@@ -8,7 +8,9 @@ Prints three things, each the median of several timed runs after a warm-up:
 1. the machine's fp32 matmul throughput (GFLOP/s), the yardstick for the rest;
 2. training: tokens/s of forward + backward + AdamW step on SFT-sized batches, and the
    model FLOP/s as a fraction of the matmul throughput (utilisation);
-3. generation: tokens/s with the KV cache and with full recomputation at every step.
+3. generation: tokens/s with the KV cache and with full recomputation at every step;
+4. one PPO iteration (train_ppo.py's pieces) for 64 prompts x 48 response tokens, split
+   into rollout, scoring and update, with the update's FLOP/s against the matmul's.
 
 FLOPs per trained token (Kaplan et al. 2020; nanoGPT's estimate_mfu):
     6 N + 12 L C T
@@ -134,6 +136,66 @@ def main():
     print(f"generation {args.prompts} prompts x {args.new_tokens} tokens: "
           f"KV cache {n / cached:,.0f} tokens/s | recompute {n / full:,.0f} tokens/s | "
           f"speedup {full / cached:.1f}x | same tokens: {same}")
+
+    times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats)
+    print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens: "
+          f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
+          f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
+          f"update {update_flops / 1e9:.1f} GFLOP/s = {update_flops / peak:.0%} of matmul")
+
+
+def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, minibatch_size=16):
+    """Median seconds of the three phases of one PPO iteration on random weights.
+
+    Every response runs the full new_tokens (no EOS), the worst case. Uses the functions of
+    train_ppo.py; the update counts forward + backward of policy and value model.
+    """
+    from nanorlhf.reward import RewardModel
+    from train_ppo import compute_gae, kl_penalised_rewards, policy_loss, response_logprobs, value_loss
+    policy, ref = GPT(config).eval(), GPT(config).eval()
+    reward_model, value_model = RewardModel(config).eval(), RewardModel(config).eval()
+    optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value_model.parameters()), lr=1e-5)
+    query, query_mask = random_prompts(prompts, config.vocab_size, torch.Generator().manual_seed(0))
+    Tq = query.size(1)
+    state = {}
+
+    def rollout():
+        state["seq"] = policy.generate(query, new_tokens, temperature=1.0, attention_mask=query_mask)
+        state["mask"] = torch.cat([query_mask, torch.ones(prompts, new_tokens, dtype=torch.long)], 1)
+
+    def scoring():
+        with torch.no_grad():
+            seq, mask = state["seq"], state["mask"]
+            logprobs, _ = response_logprobs(policy, seq, mask, Tq, 1.0)
+            ref_logprobs, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
+            values = value_model.token_scores(seq, mask)[:, Tq - 1:-1]
+            scores = reward_model(seq, mask)
+            response_mask = torch.ones_like(logprobs)
+            rewards, _ = kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, 0.05)
+            advantages, returns = compute_gae(rewards, values, response_mask, 1.0, 0.95)
+        state.update(logprobs=logprobs, values=values, advantages=advantages, returns=returns)
+
+    def update():
+        seq, mask = state["seq"], state["mask"]
+        for _ in range(ppo_epochs):
+            for mb in torch.randperm(prompts).split(minibatch_size):
+                logprobs, _ = response_logprobs(policy, seq[mb], mask[mb], Tq, 1.0)
+                values = value_model.token_scores(seq[mb], mask[mb])[:, Tq - 1:-1]
+                ones = torch.ones_like(logprobs)
+                pg, _, _ = policy_loss(logprobs, state["logprobs"][mb], state["advantages"][mb], ones, 0.2)
+                vf, _ = value_loss(values, state["values"][mb], state["returns"][mb], ones, 0.2)
+                optimizer.zero_grad(set_to_none=True)
+                (pg + 0.1 * vf).backward()
+                optimizer.step()
+
+    rollout()
+    scoring()
+    times = {name: median_seconds(fn, repeats) for name, fn in
+             [("rollout", rollout), ("scoring", scoring), ("update", update)]}
+    T = Tq + new_tokens
+    # the update trains two networks on prompts x T tokens, ppo_epochs times
+    update_flops = 2 * ppo_epochs * prompts * T * flops_per_token(policy, T)
+    return times, update_flops / times["update"]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""
+Turning prompts into responses, the same way in every stage.
+
+Every stage talks to the model through the one chat template
+
+    <|user|> prompt <|assistant|> response <|eos|>
+
+Prompts in a batch have different lengths, so they are LEFT-padded with PAD: all of them
+then end at the same column and the responses start together. The attention mask marks
+the real tokens; the model gives a padded prompt the same positions (0, 1, 2, ...) and
+never attends to the PAD keys, so a prompt's answer does not depend on its batch.
+
+    >>> generate_responses(model, tok, ["What is 2 plus 3?"], max_new_tokens=20, temperature=0)
+    ['2 plus 3 is 5.']
+"""
+from dataclasses import dataclass
+
+import torch
+
+from nanorlhf import labeler
+
+
+def left_pad(sequences, pad_id):
+    """[[5, 6, 7], [8]] -> idx [[5, 6, 7], [P, P, 8]], attention_mask [[1, 1, 1], [0, 0, 1]]"""
+    T = max(len(s) for s in sequences)
+    idx = torch.full((len(sequences), T), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), T), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        idx[i, T - len(s):] = torch.tensor(s, dtype=torch.long)
+        attention_mask[i, T - len(s):] = 1
+    return idx, attention_mask
+
+
+def right_pad(sequences, pad_id):
+    """[[5, 6, 7], [8]] -> [[5, 6, 7], [8, P, P]]"""
+    T = max(len(s) for s in sequences)
+    idx = torch.full((len(sequences), T), pad_id, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        idx[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+    return idx
+
+
+@dataclass
+class Rollout:
+    """A batch of sampled responses as tensors; B prompts, Tq prompt columns, R response columns."""
+    query: torch.Tensor           # (B, Tq) left-padded prompt ids
+    query_mask: torch.Tensor      # (B, Tq) 1 on real prompt tokens
+    response: torch.Tensor        # (B, R) sampled ids, PAD after the first EOS
+    response_mask: torch.Tensor   # (B, R) 1 on response tokens up to and including the first EOS
+    ended: torch.Tensor           # (B,) bool, True if the response emitted EOS
+
+    @property
+    def sequence(self):           # (B, Tq + R) prompt and response side by side
+        return torch.cat([self.query, self.response], dim=1)
+
+    @property
+    def attention_mask(self):     # (B, Tq + R) 1 on every real token of the sequence
+        return torch.cat([self.query_mask, self.response_mask], dim=1)
+
+
+@torch.no_grad()
+def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=None):
+    """Sample one response per prompt with the KV cache -> Rollout (tensors on the model's device)."""
+    device = next(model.parameters()).device
+    query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
+    query, query_mask = query.to(device), query_mask.to(device)
+    out = model.generate(query, max_new_tokens, temperature=temperature, eos_id=tokenizer.eos_id,
+                         pad_id=tokenizer.pad_id, attention_mask=query_mask, generator=generator)
+    response = out[:, query.size(1):]  # (B, R)
+    is_eos = response == tokenizer.eos_id
+    # a token is part of the response if no EOS came strictly before it
+    eos_before = (torch.cumsum(is_eos.long(), dim=1) - is_eos.long()) > 0
+    response_mask = (~eos_before).long()
+    return Rollout(query, query_mask, response, response_mask, is_eos.any(dim=1))
+
+
+def decode_response(tokenizer, ids):
+    """Response ids -> text, cut at the first EOS (PAD and EOS never reach the text)."""
+    ids = list(ids)
+    if tokenizer.eos_id in ids:
+        ids = ids[:ids.index(tokenizer.eos_id)]
+    return tokenizer.decode([i for i in ids if i != tokenizer.pad_id])
+
+
+def sample_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0,
+                     batch_size=64):
+    """-> (texts, ended): the response to each prompt and whether it emitted EOS."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    texts, ended = [], []
+    for i in range(0, len(prompts), batch_size):
+        rollout = sample(model, tokenizer, prompts[i:i + batch_size], max_new_tokens, temperature,
+                         generator)
+        texts += [decode_response(tokenizer, row.tolist()) for row in rollout.response]
+        ended += rollout.ended.tolist()
+    return texts, ended
+
+
+def generate_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0):
+    """Plain prompt strings in, response strings out (the chat template is applied inside)."""
+    return sample_responses(model, tokenizer, prompts, max_new_tokens, temperature, seed)[0]
+
+
+def evaluate_gold(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0):
+    """What the gold labeler thinks of a model: sample once per prompt and score.
+
+    -> {"score": mean gold score, "eos_rate": share of responses that ended with EOS,
+        "responses": the texts, "scores": the per-prompt gold scores}
+    A response that never emits EOS is scored as it stands (cut at max_new_tokens).
+    """
+    was_training = model.training
+    model.eval()
+    texts, ended = sample_responses(model, tokenizer, prompts, max_new_tokens, temperature, seed)
+    model.train(was_training)
+    scores = [labeler.score(p, t) for p, t in zip(prompts, texts)]
+    return {"score": sum(scores) / len(scores), "eos_rate": sum(ended) / len(ended),
+            "responses": texts, "scores": scores}
