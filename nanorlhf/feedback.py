@@ -1,0 +1,92 @@
+"""
+Human feedback as data: rankings of K responses per prompt.
+
+One comparison record per prompt, one JSON object per line:
+
+    {"prompt": "What is 2 plus 3?",
+     "responses": ["It is 5.", "5", "It is 6.", "Sorry, I cannot help with that."],
+     "ranking": [0, 1, 3, 2],                     # response indices, best first
+     "labeler": "scripted(noise=0.5)"}
+
+A ranking of K responses holds C(K, 2) (winner, loser) pairs. The common pairwise format
+{"prompt", "chosen", "rejected"} is read as a ranking of K = 2. A record with
+"skipped": true (the labeling tool writes those) carries no preference and is dropped.
+"""
+import json
+import os
+
+import numpy as np
+
+from nanorlhf import labeler
+from nanorlhf.data import iter_jsonl
+from nanorlhf.reward import ranking_to_pairs
+from nanorlhf.sampling import sample_responses
+
+
+def collect_comparisons(model, tokenizer, prompts, k, noise, seed, max_new_tokens=48,
+                        temperature=1.0):
+    """Sample k responses per prompt from `model` and have the scripted labeler rank them."""
+    repeated = [p for p in prompts for _ in range(k)]
+    texts, _ = sample_responses(model, tokenizer, repeated, max_new_tokens, temperature, seed)
+    rng = np.random.default_rng(seed)
+    records = []
+    for i, prompt in enumerate(prompts):
+        responses = texts[i * k:(i + 1) * k]
+        ranking = labeler.rank(prompt, responses, rng=rng, noise=noise)
+        records.append({"prompt": prompt, "responses": responses, "ranking": list(ranking),
+                        "labeler": f"scripted(noise={noise})"})
+    return records
+
+
+def parse_comparison(record, where):
+    """Check one JSON record and return it as {"prompt", "responses", "ranking"}, or None if skipped.
+
+    `where` ("file:line") goes into the error message.
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    if record.get("skipped"):
+        return None
+    if "chosen" in record and "rejected" in record:
+        record = {"prompt": record.get("prompt"), "responses": [record["chosen"], record["rejected"]],
+                  "ranking": [0, 1]}
+    for key in ("prompt", "responses", "ranking"):
+        if key not in record:
+            raise ValueError(f"{where}: missing key {key!r} (need prompt, responses, ranking "
+                             f"or prompt, chosen, rejected)")
+    prompt, responses, ranking = record["prompt"], record["responses"], record["ranking"]
+    if not isinstance(prompt, str) or not all(isinstance(r, str) for r in responses):
+        raise ValueError(f"{where}: prompt and responses must be strings")
+    if sorted(ranking) != list(range(len(responses))) or len(responses) < 2:
+        raise ValueError(f"{where}: ranking {ranking} is not an ordering of the "
+                         f"{len(responses)} responses (indices 0..{len(responses) - 1})")
+    return {"prompt": prompt, "responses": responses, "ranking": ranking}
+
+
+def load_comparisons(path):
+    """Read a comparisons file (rankings or chosen/rejected pairs) -> list of records."""
+    if not os.path.exists(path):
+        raise SystemExit(f"error: comparisons file {path} not found")
+    records = [parse_comparison(record, f"{path}:{lineno}") for lineno, record in iter_jsonl(path)]
+    return [r for r in records if r is not None]
+
+
+def gold_agreement(records):
+    """(agree, total): of the records' (winner, loser) pairs, how many the noise-free gold
+    ranking orders the same way. Pairs whose gold scores tie are left out."""
+    agree, total = 0, 0
+    for r in records:
+        scores = [labeler.score(r["prompt"], y) for y in r["responses"]]
+        for w, l in ranking_to_pairs(r["ranking"]):
+            if scores[w] != scores[l]:
+                agree, total = agree + (scores[w] > scores[l]), total + 1
+    return agree, total
+
+
+def save_comparisons(records, path):
+    """Write records as JSONL, atomically (temporary file, then rename)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)

@@ -1,0 +1,120 @@
+"""
+Label comparisons yourself: the tool InstructGPT's labelers had, in a terminal.
+
+    python -m nanorlhf.label --out out/my_labels.jsonl            # rank 20 prompts' answers
+    python train_rm.py --comparisons out/my_labels.jsonl          # train a reward model on them
+
+For each preference prompt it shows K responses sampled from the SFT model and asks for
+a ranking, best first, e.g. `3 1 4 2`. Each answer is appended to the file and flushed to
+disk the moment it is given, so Ctrl-C, a crash or `q` loses nothing; run the same command
+again and it continues where it stopped. The responses to a prompt are sampled with a seed
+of their own, so a restart shows the same ones. At the end it tells you how often you
+agreed with the scripted labeler's noise-free ranking.
+"""
+import argparse
+import json
+import os
+import sys
+
+from nanorlhf import labeler
+from nanorlhf.checkpoint import load_checkpoint
+from nanorlhf.common import get_device
+from nanorlhf.data import load_jsonl
+from nanorlhf.feedback import gold_agreement
+from nanorlhf.sampling import generate_responses
+
+HELP = "Rank the responses best first, e.g. `{example}` (s = skip, q = quit): "
+
+
+def parse_ranking(answer, k):
+    """'3 1 2' -> [2, 0, 1] (0-based, best first), or an explanation of what is wrong (a str)."""
+    parts = answer.replace(",", " ").split()
+    if not all(p.isdigit() for p in parts):
+        return f"use the numbers 1 to {k} separated by spaces"
+    numbers = [int(p) for p in parts]
+    if len(numbers) != k:
+        return f"rank all {k} responses (you gave {len(numbers)})"
+    if sorted(numbers) != list(range(1, k + 1)):
+        return f"each of the numbers 1 to {k} exactly once"
+    return [n - 1 for n in numbers]
+
+
+def read_done(path):
+    """Indices of the prompts already labeled (or skipped) in `path`, and the labeled records."""
+    done, records = set(), []
+    if os.path.exists(path):
+        for record in load_jsonl(path):
+            done.add(record["index"])
+            if not record.get("skipped"):
+                records.append(record)
+    return done, records
+
+
+def append_record(path, record):
+    """Append one JSON line and force it to disk before asking the next question."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
+    parser = argparse.ArgumentParser(description="Rank SFT responses by hand.")
+    parser.add_argument("--out", default="out/my_labels.jsonl", help="comparisons file (appended to)")
+    parser.add_argument("--checkpoint", default="out/sft.pt", help="the model whose answers you rank")
+    parser.add_argument("--prompts", default="data/pref_prompts.jsonl", help="prompts to label")
+    parser.add_argument("-n", "--num", type=int, default=20, help="how many prompts to label")
+    parser.add_argument("-k", type=int, default=4, help="responses per prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    def say(text=""):
+        print(text, file=stdout, flush=True)
+
+    model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device))
+    prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num]]
+    done, records = read_done(args.out)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    say(f"{len(done)} of {len(prompts)} prompts already done in {args.out}")
+    for index, prompt in enumerate(prompts):
+        if index in done:
+            continue
+        responses = generate_responses(model, tokenizer, [prompt] * args.k, seed=args.seed * 100003 + index)
+        say(f"\n[{index + 1}/{len(prompts)}] > {prompt}")
+        for i, response in enumerate(responses, 1):
+            say(f"  {i}. {response}")
+        while True:
+            stdout.write(HELP.format(example=" ".join(str(i) for i in range(args.k, 0, -1))))
+            stdout.flush()
+            answer = stdin.readline()
+            if answer == "" or answer.strip().lower() == "q":   # end of input counts as quit
+                say("\nstopped; run the same command again to continue")
+                return summarise(records, say)
+            if answer.strip().lower() == "s":
+                append_record(args.out, {"index": index, "prompt": prompt, "responses": responses,
+                                         "skipped": True, "labeler": "human"})
+                break
+            ranking = parse_ranking(answer, args.k)
+            if isinstance(ranking, str):
+                say(f"  not a ranking: {ranking}")
+                continue
+            record = {"index": index, "prompt": prompt, "responses": responses, "ranking": ranking,
+                      "labeler": "human"}
+            append_record(args.out, record)
+            records.append(record)
+            break
+    say("\nall prompts done")
+    return summarise(records, say)
+
+
+def summarise(records, say):
+    agree, total = gold_agreement(records)
+    if total:
+        say(f"you agreed with the scripted labeler on {agree} of {total} pairs ({agree / total:.0%}); "
+            f"two noisy scripted labelers agree about {labeler.DEFAULT_AGREEMENT:.0%} of the time")
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""
+The reward model: the SFT network with its unembedding replaced by one number.
+
+A labeler ranks K responses to a prompt. Bradley-Terry (1952) models the chance that
+response w is preferred to response l as
+
+    P(w > l) = sigmoid(r(x, y_w) - r(x, y_l))
+
+so fitting r by maximum likelihood means minimising -log sigmoid(r_w - r_l) over the
+labeled pairs: `pairwise_loss`. Only differences of r matter, so after training we shift
+and scale r so the SFT model's own responses score mean 0 and standard deviation 1.
+
+    ranking_to_pairs([2, 0, 1])  ->  [(2, 0), (2, 1), (0, 1)]     # best first -> (winner, loser)
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nanorlhf.model import GPT
+from nanorlhf.sampling import right_pad
+
+
+def pairwise_loss(r_w, r_l):
+    """Mean of -log sigmoid(r_w - r_l) over the pairs. r_w, r_l: (N,) scores of winners, losers."""
+    # loss = -1/N sum log sigmoid(r_w - r_l); logsigmoid is the numerically stable form
+    return -F.logsigmoid(r_w - r_l).mean()
+
+
+def ranking_to_pairs(ranking):
+    """A ranking (response indices, best first) -> every (winner, loser) pair: C(K, 2) of them."""
+    return [(ranking[i], ranking[j]) for i in range(len(ranking)) for j in range(i + 1, len(ranking))]
+
+
+def last_token_index(attention_mask):
+    """(B, T) mask of real tokens -> (B,) column of the last real token in each row.
+
+    [[0, 1, 1, 1, 0, 0],      (left-padded prompt, response, right padding)
+     [1, 1, 1, 1, 1, 1]]  ->  [3, 5]
+    """
+    T = attention_mask.size(1)
+    positions = torch.arange(T, device=attention_mask.device).expand_as(attention_mask)
+    return (positions * attention_mask).argmax(dim=1)
+
+
+class RewardModel(nn.Module):
+    """r(x, y): the GPT body, then a linear head from the last real token's hidden state to a scalar."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.gpt = GPT(config)
+        self.head = nn.Linear(config.n_embd, 1)
+        # std 1/sqrt(d_model + 1) keeps the initial scores around unit scale whatever the width
+        # (as in openai/lm-human-preferences); bias 0 so no response is favoured at the start
+        nn.init.normal_(self.head.weight, std=1 / math.sqrt(config.n_embd + 1))
+        nn.init.zeros_(self.head.bias)
+        # normalisation applied to the output: score = gain * raw + bias, set after training
+        self.register_buffer("gain", torch.ones(()))
+        self.register_buffer("bias", torch.zeros(()))
+
+    @classmethod
+    def from_gpt(cls, gpt):
+        """A reward model whose body starts as a copy of a trained GPT (the SFT model)."""
+        model = cls(gpt.config)
+        model.gpt.load_state_dict(gpt.state_dict())
+        return model
+
+    def token_scores(self, idx, attention_mask):
+        """(B, T) -> (B, T) the normalised head read at every position (PPO's value model uses this)."""
+        hidden = self.gpt.hidden(idx, attention_mask)    # (B, T, C)
+        raw = self.head(hidden).squeeze(-1)              # (B, T)
+        return self.gain * raw + self.bias
+
+    def forward(self, idx, attention_mask):
+        """(B, T) token ids and mask of real tokens -> (B,) scores read at the last real token."""
+        scores = self.token_scores(idx, attention_mask)  # (B, T)
+        last = last_token_index(attention_mask)          # (B,)
+        return scores[torch.arange(idx.size(0), device=idx.device), last]
+
+    @torch.no_grad()
+    def normalise(self, raw_scores):
+        """Set gain and bias so that these raw scores map to mean 0, standard deviation 1."""
+        mean, std = raw_scores.mean(), raw_scores.std().clamp_min(1e-6)
+        self.gain.fill_(1 / std)
+        self.bias.fill_(-mean / std)
+
+
+def encode_sequence(tokenizer, prompt, response, block_size):
+    """The chat template as ids: <|user|> prompt <|assistant|> response <|eos|> (cut to block_size)."""
+    return (tokenizer.encode_prompt(prompt) + tokenizer.encode_response(response))[:block_size]
+
+
+def pad_sequences(sequences, pad_id):
+    """list of id lists -> idx (B, T) right-padded with PAD, attention_mask (B, T) 1 on real tokens."""
+    idx = right_pad(sequences, pad_id)
+    lengths = torch.tensor([len(s) for s in sequences])
+    attention_mask = (torch.arange(idx.size(1))[None, :] < lengths[:, None]).long()
+    return idx, attention_mask
+
+
+def comparison_batch(records, tokenizer, block_size):
+    """Records of K ranked responses -> every response once, and the pairs as indices into them.
+
+    -> idx (N, T), attention_mask (N, T), winners (P,), losers (P,), where N is the total
+       number of responses and P the total number of pairs (C(K, 2) per record). All the
+       pairs of one prompt are in the batch together and each response is forwarded once.
+    """
+    sequences, winners, losers = [], [], []
+    for record in records:
+        offset = len(sequences)
+        sequences += [encode_sequence(tokenizer, record["prompt"], r, block_size)
+                      for r in record["responses"]]
+        for w, l in ranking_to_pairs(record["ranking"]):
+            winners.append(offset + w)
+            losers.append(offset + l)
+    idx, attention_mask = pad_sequences(sequences, tokenizer.pad_id)
+    return idx, attention_mask, torch.tensor(winners), torch.tensor(losers)
+
+
+@torch.no_grad()
+def score_texts(model, tokenizer, prompts, responses, batch_size=128):
+    """Reward-model scores of (prompt, response) texts -> (N,) tensor on the CPU."""
+    device = next(model.parameters()).device
+    scores = []
+    for i in range(0, len(prompts), batch_size):
+        sequences = [encode_sequence(tokenizer, p, r, model.config.block_size)
+                     for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
+        idx, attention_mask = pad_sequences(sequences, tokenizer.pad_id)
+        scores.append(model(idx.to(device), attention_mask.to(device)).cpu())
+    return torch.cat(scores)

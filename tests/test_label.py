@@ -1,0 +1,76 @@
+"""
+The labeling tool driven through standard input: malformed answers are re-asked, every
+answer is on disk the moment it is given, and a restart resumes without losing or
+duplicating anything.
+"""
+import io
+import json
+
+import pytest
+import torch
+
+from nanorlhf.checkpoint import save_checkpoint
+from nanorlhf.label import main, parse_ranking
+from nanorlhf.model import GPT, GPTConfig
+from nanorlhf.tokenizer import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    tok = Tokenizer.train("what is two plus three? it is five. the cat says meow. " * 20, 290)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=256, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    path = str(tmp_path_factory.mktemp("ckpt") / "sft.pt")
+    save_checkpoint(path, model, tok)
+    return path
+
+
+def run(checkpoint, out, answers, num=3):
+    stdout = io.StringIO()
+    main(["--checkpoint", checkpoint, "--out", out, "-n", str(num), "-k", "3", "--device", "cpu"],
+         stdin=io.StringIO("".join(a + "\n" for a in answers)), stdout=stdout)
+    return stdout.getvalue()
+
+
+def lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_parse_ranking():
+    assert parse_ranking("3 1 2", 3) == [2, 0, 1]
+    assert parse_ranking("3,1,2", 3) == [2, 0, 1]
+    assert "all 3" in parse_ranking("1 2", 3)
+    assert "exactly once" in parse_ranking("1 1 2", 3)
+    assert "exactly once" in parse_ranking("1 2 4", 3)
+    assert "numbers" in parse_ranking("a b c", 3)
+
+
+def test_complete_run_with_malformed_answers(checkpoint, tmp_path):
+    out = str(tmp_path / "labels.jsonl")
+    text = run(checkpoint, out, ["1 2", "x y z", "2 1 3", "3 3 1", "3 2 1", "s"])
+    assert text.count("not a ranking") == 3
+    records = lines(out)
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert records[0]["ranking"] == [1, 0, 2] and records[1]["ranking"] == [2, 1, 0]
+    assert records[2]["skipped"] is True
+    assert "all prompts done" in text
+
+
+def test_quit_and_restart_resumes_without_loss_or_duplicates(checkpoint, tmp_path):
+    out = str(tmp_path / "labels.jsonl")
+    run(checkpoint, out, ["1 2 3", "q"], num=4)
+    first = lines(out)
+    assert [r["index"] for r in first] == [0]
+    # the input ends mid-way (like Ctrl-D): stops cleanly, the saved label is still there
+    run(checkpoint, out, ["2 3 1"], num=4)
+    assert [r["index"] for r in lines(out)] == [0, 1]
+    text = run(checkpoint, out, ["1 3 2", "3 1 2"], num=4)
+    records = lines(out)
+    assert [r["index"] for r in records] == [0, 1, 2, 3]
+    assert records[0] == first[0]                      # nothing rewritten
+    assert "2 of 4 prompts already done" in text
+    # a restart shows the same responses for a prompt (its own seed)
+    again = str(tmp_path / "again.jsonl")
+    run(checkpoint, again, ["1 2 3", "q"], num=4)
+    assert lines(again)[0]["responses"] == records[0]["responses"]

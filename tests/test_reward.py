@@ -1,0 +1,118 @@
+"""
+The reward model: its loss and gradient against float64 by hand, ranking -> pairs on a
+hand-worked example, the per-prompt batch, and scores that do not depend on padding.
+"""
+import json
+import math
+
+import pytest
+import torch
+
+from nanorlhf.feedback import load_comparisons
+from nanorlhf.model import GPTConfig
+from nanorlhf.reward import (RewardModel, comparison_batch, last_token_index, pad_sequences,
+                             pairwise_loss, ranking_to_pairs)
+from nanorlhf.sampling import left_pad
+from nanorlhf.tokenizer import Tokenizer
+
+
+def test_pairwise_loss_and_gradient_against_float64_by_hand():
+    r_w = torch.tensor([1.0, -0.5, 3.0, 0.0], requires_grad=True)
+    r_l = torch.tensor([0.0, 0.5, -2.0, 0.0], requires_grad=True)
+    loss = pairwise_loss(r_w, r_l)
+    loss.backward()
+    d = [w - l for w, l in zip(r_w.tolist(), r_l.tolist())]
+    # -log sigmoid(d) = log(1 + exp(-d)); its derivative in r_w is -(1 - sigmoid(d)) = -1 / (1 + exp(d))
+    expected = sum(math.log1p(math.exp(-x)) for x in d) / len(d)
+    grad_w = [-1 / (1 + math.exp(x)) / len(d) for x in d]
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+    torch.testing.assert_close(r_w.grad, torch.tensor(grad_w))
+    torch.testing.assert_close(r_l.grad, -torch.tensor(grad_w))
+    # equal scores: the model is unsure, loss log 2
+    assert math.isclose(pairwise_loss(torch.zeros(3), torch.zeros(3)).item(), math.log(2), rel_tol=1e-6)
+
+
+def test_pairwise_loss_is_stable_for_large_margins():
+    loss = pairwise_loss(torch.tensor([-200.0]), torch.tensor([200.0]))
+    assert math.isclose(loss.item(), 400.0, rel_tol=1e-6)   # a naive log(sigmoid) would give inf
+
+
+def test_ranking_to_pairs_hand_worked():
+    assert ranking_to_pairs([2, 0, 1]) == [(2, 0), (2, 1), (0, 1)]
+    pairs = ranking_to_pairs([3, 1, 0, 2])
+    assert len(pairs) == math.comb(4, 2)
+    assert pairs == [(3, 1), (3, 0), (3, 2), (1, 0), (1, 2), (0, 2)]
+
+
+def test_last_token_index():
+    mask = torch.tensor([[0, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0]])
+    assert last_token_index(mask).tolist() == [3, 5, 0]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer.train("the cat sat on the mat. what is 2 plus 3? it is 5. " * 20, 300)
+
+
+@pytest.fixture(scope="module")
+def reward_model(tokenizer):
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=64, vocab_size=tokenizer.vocab_size, n_layer=2, n_head=2, n_embd=32)
+    return RewardModel(config).eval()
+
+
+def test_comparison_batch_keeps_each_prompts_pairs_together(tokenizer):
+    records = [{"prompt": "what is 2 plus 3?", "responses": ["it is 5.", "5", "it is 6."], "ranking": [0, 1, 2]},
+               {"prompt": "the cat?", "responses": ["sat", "on the mat"], "ranking": [1, 0]}]
+    idx, mask, winners, losers = comparison_batch(records, tokenizer, block_size=64)
+    assert idx.shape[0] == 5                          # every response forwarded once
+    assert list(zip(winners.tolist(), losers.tolist())) == [(0, 1), (0, 2), (1, 2), (4, 3)]
+    # row 4 is the second prompt's response 1, in the chat template, ending in EOS
+    expected = tokenizer.encode_prompt("the cat?") + tokenizer.encode_response("on the mat")
+    assert idx[4, :len(expected)].tolist() == expected
+    assert mask[4].sum().item() == len(expected)
+
+
+def test_reward_does_not_depend_on_padding(tokenizer, reward_model):
+    prompt_ids = tokenizer.encode_prompt("what is 2 plus 3?")
+    short = prompt_ids + tokenizer.encode_response("5")
+    long = tokenizer.encode_prompt("the cat sat on the mat?") + tokenizer.encode_response("it is 5. the cat sat.")
+    with torch.no_grad():
+        alone = reward_model(*pad_sequences([short], tokenizer.pad_id))
+        right_padded = reward_model(*pad_sequences([short, long], tokenizer.pad_id))
+        # PPO's layout: the prompt left-padded, the response right-padded
+        query, query_mask = left_pad([prompt_ids, tokenizer.encode_prompt("the cat sat on the mat?")],
+                                     tokenizer.pad_id)
+        response = torch.full((2, 12), tokenizer.pad_id)
+        response_mask = torch.zeros(2, 12, dtype=torch.long)
+        r_short = tokenizer.encode_response("5")
+        response[0, :len(r_short)] = torch.tensor(r_short)
+        response_mask[0, :len(r_short)] = 1
+        ppo_layout = reward_model(torch.cat([query, response], 1), torch.cat([query_mask, response_mask], 1))
+    torch.testing.assert_close(right_padded[0], alone[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ppo_layout[0], alone[0], atol=1e-5, rtol=0)
+
+
+def test_normalise_gives_mean_zero_std_one(reward_model):
+    raw = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    reward_model.normalise(raw)
+    normalised = reward_model.gain * raw + reward_model.bias
+    assert abs(normalised.mean().item()) < 1e-6 and abs(normalised.std().item() - 1) < 1e-6
+    reward_model.gain.fill_(1.0)
+    reward_model.bias.fill_(0.0)
+
+
+def test_load_comparisons_formats_and_errors(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b", "c"], "ranking": [2, 0, 1]}) + "\n"
+                    + json.dumps({"prompt": "q", "chosen": "good", "rejected": "bad"}) + "\n"
+                    + json.dumps({"prompt": "r", "responses": ["x", "y"], "skipped": True}) + "\n")
+    records = load_comparisons(str(path))
+    assert [r["ranking"] for r in records] == [[2, 0, 1], [0, 1]]
+    assert records[1]["responses"] == ["good", "bad"]
+    path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}) + "\n{oops\n")
+    with pytest.raises(ValueError, match=r"c\.jsonl:2: invalid JSON"):
+        load_comparisons(str(path))
+    path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}) + "\n")
+    with pytest.raises(ValueError, match=r"c\.jsonl:1: ranking \[0, 0\]"):
+        load_comparisons(str(path))

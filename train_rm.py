@@ -1,0 +1,213 @@
+"""
+Step 2 of 3: human feedback and the reward model.
+
+Samples K responses per preference prompt from the SFT model, has a labeler rank them
+(the scripted labeler with its noise on, standing in for people; or bring your own file
+with --comparisons, e.g. from `python -m nanorlhf.label`), then trains a reward model on
+every (winner, loser) pair with the Bradley-Terry loss -log sigmoid(r_w - r_l).
+
+    python train_rm.py                                  # about 2 minutes on a laptop CPU
+    python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings
+    python train_rm.py --preset smoke                   # a few seconds, for tests and CI
+
+Reads out/sft.pt. Writes out/comparisons.jsonl, out/rm.pt and out/rm.png.
+"""
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from nanorlhf import labeler
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
+from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_seed, spearman
+from nanorlhf.data import load_jsonl
+from nanorlhf.feedback import collect_comparisons, gold_agreement, load_comparisons, save_comparisons
+from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, score_texts
+from nanorlhf.sampling import generate_responses
+
+
+@dataclass
+class Args:
+    """Collect ranked comparisons of SFT responses and train a reward model on them."""
+    out_dir: str = arg("out", "reads sft.pt from here; writes comparisons.jsonl, rm.pt, rm.png")
+    device: str = arg("auto", "auto picks cuda, then mps, then cpu")
+    seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
+    comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings or chosen/rejected)")
+    num_prompts: int = arg(2000, "preference prompts to collect rankings for")
+    k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")
+    noise: float = arg(labeler.DEFAULT_NOISE, "the scripted labeler's noise (0 = always the gold ranking)")
+    max_new_tokens: int = arg(48, "longest sampled response")
+    temperature: float = arg(1.0, "sampling temperature for the responses to rank")
+    val_frac: float = arg(0.1, "share of prompts held out to measure accuracy")
+    batch_prompts: int = arg(16, "prompts per step; all their pairs go in together")
+    epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
+    lr: float = arg(3e-4, "peak learning rate (AdamW)")
+    weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
+    log_interval: int = arg(10, "print a line every N steps")
+    eval_interval: int = arg(40, "held-out accuracy every N steps")
+    corr_prompts: int = arg(200, "held-out eval prompts for the rank correlation with the gold score")
+
+
+PRESETS = {
+    "smoke": dict(out_dir="out/smoke", num_prompts=48, k=3, batch_prompts=8, max_new_tokens=24,
+                  log_interval=2, eval_interval=4, corr_prompts=16),
+}
+
+
+@torch.no_grad()
+def accuracy(model, records, tokenizer, gold=False):
+    """Share of pairs in which the reward model prefers the winner.
+
+    gold=False: the winners are the (noisy) labeler's. gold=True: the winners are the
+    noise-free ranking by labeler.score, so exact ties in gold score are left out.
+    """
+    device = next(model.parameters()).device
+    correct, total = 0, 0
+    for i in range(0, len(records), 64):
+        chunk = records[i:i + 64]
+        if gold:
+            chunk = [dict(r, ranking=gold_ranking(r)) for r in chunk]
+        idx, mask, winners, losers = comparison_batch(chunk, tokenizer, model.config.block_size)
+        scores = model(idx.to(device), mask.to(device)).cpu()
+        keep = torch.ones_like(winners, dtype=torch.bool)
+        if gold:
+            gold_scores = torch.tensor([labeler.score(r["prompt"], y) for r in chunk for y in r["responses"]])
+            keep = gold_scores[winners] != gold_scores[losers]
+        correct += (scores[winners] > scores[losers])[keep].sum().item()
+        total += keep.sum().item()
+    return correct / max(1, total)
+
+
+def gold_ranking(record):
+    """The noise-free ranking of a record's responses by the gold score."""
+    scores = [labeler.score(record["prompt"], y) for y in record["responses"]]
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, path):
+    """Loss, accuracy, chosen-vs-rejected score histograms, and RM score against gold score."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 4, figsize=(18, 3.6))
+    ax[0].plot(*log.series("loss"))
+    ax[0].set_title("pairwise loss")
+    ax[1].plot(*log.series("batch_acc"), alpha=0.5, label="train batch")
+    ax[1].plot(*log.series("val_acc"), marker="o", label="held out")
+    ax[1].axhline(summary["ceiling"], color="k", ls="--", label="labeler ceiling")
+    ax[1].set_title("pairwise accuracy")
+    ax[1].legend()
+    for a in ax[:2]:
+        a.set_xlabel("step")
+    ax[2].hist(chosen, bins=30, alpha=0.6, label="ranked first")
+    ax[2].hist(rejected, bins=30, alpha=0.6, label="ranked last")
+    ax[2].set_title("held-out reward scores")
+    ax[2].legend()
+    ax[3].scatter(gold_scores, rm_scores, s=6, alpha=0.5)
+    ax[3].set_xlabel("gold score")
+    ax[3].set_ylabel("reward model score")
+    ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman']:.2f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    args = parse_args(Args, PRESETS)
+    set_seed(args.seed)
+    device = get_device(args.device)
+    print(f"device {device} | {args}")
+    require_checkpoint(f"{args.out_dir}/sft.pt")
+    sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device)
+
+    # ---- 1. comparisons: collect with the scripted labeler, or read a file ------------
+    t0 = time.time()
+    if args.comparisons:
+        records = load_comparisons(args.comparisons)
+        print(f"read {len(records)} rankings from {args.comparisons}")
+    else:
+        prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
+        records = collect_comparisons(sft, tokenizer, prompts, args.k, args.noise, args.seed,
+                                      args.max_new_tokens, args.temperature)
+        save_comparisons(records, f"{args.out_dir}/comparisons.jsonl")
+        print(f"collected {len(records)} rankings of {args.k} responses "
+              f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
+              f"-> {args.out_dir}/comparisons.jsonl")
+    order = np.random.default_rng(args.seed).permutation(len(records))
+    n_val = max(1, int(len(records) * args.val_frac))
+    val = [records[i] for i in order[:n_val]]
+    train = [records[i] for i in order[n_val:]]
+    agree, total = gold_agreement(val)
+    ceiling = agree / max(1, total)
+    print(f"{len(train)} training rankings, {len(val)} held out | labeler agreement with the "
+          f"noise-free ranking on held-out pairs (the ceiling): {ceiling:.3f}")
+
+    # ---- 2. the reward model: the SFT network, unembedding replaced by a scalar head -----
+    model = RewardModel.from_gpt(sft).to(device)
+    optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / args.batch_prompts)
+    max_steps = steps_per_epoch * args.epochs
+    log = MetricLog()
+    model.train()
+    step = 0
+    for epoch in range(args.epochs):
+        perm = np.random.default_rng(args.seed + epoch).permutation(len(train))
+        for i in range(0, len(train), args.batch_prompts):
+            step += 1
+            lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = [train[j] for j in perm[i:i + args.batch_prompts]]
+            idx, mask, winners, losers = comparison_batch(batch, tokenizer, model.config.block_size)
+            scores = model(idx.to(device), mask.to(device))          # (N,) one per response
+            loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            batch_acc = (scores[winners] > scores[losers]).float().mean().item()
+            if step % args.log_interval == 0 or step == max_steps:
+                metrics = dict(step=step, loss=loss.item(), batch_acc=batch_acc, lr=lr)
+                if step % args.eval_interval == 0 or step == max_steps:
+                    model.eval()
+                    metrics["val_acc"] = accuracy(model, val, tokenizer)
+                    model.train()
+                log.add(**metrics)
+
+    # ---- 3. evaluate against the labels, the gold ranking and the ceiling ---------------
+    model.eval()
+    val_acc, val_acc_gold = accuracy(model, val, tokenizer), accuracy(model, val, tokenizer, gold=True)
+    print(f"held-out pairwise accuracy: {val_acc:.3f} against the noisy labels "
+          f"(ceiling {ceiling:.3f}), {val_acc_gold:.3f} against the noise-free ranking")
+
+    # normalise: the SFT model's own responses score mean 0, standard deviation 1
+    train_prompts = [r["prompt"] for r in train for _ in r["responses"]]
+    train_responses = [y for r in train for y in r["responses"]]
+    model.gain.fill_(1.0)
+    model.bias.fill_(0.0)
+    model.normalise(score_texts(model, tokenizer, train_prompts, train_responses))
+    print(f"normalised: score = {model.gain.item():.3f} * raw + {model.bias.item():.3f}")
+
+    # rank correlation with the gold score on fresh SFT samples for held-out prompts
+    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.corr_prompts]]
+    fresh = generate_responses(sft, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
+                               seed=args.seed + 1)
+    rm_scores = score_texts(model, tokenizer, eval_prompts, fresh).tolist()
+    gold_scores = [labeler.score(p, y) for p, y in zip(eval_prompts, fresh)]
+    rho = spearman(rm_scores, gold_scores)
+    print(f"rank correlation (Spearman) of RM score and gold score on fresh SFT samples: {rho:.3f}")
+    summary = dict(val_acc=val_acc, val_acc_gold=val_acc_gold, ceiling=ceiling, spearman=rho,
+                   time=time.time() - t0)
+    print("summary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+
+    # ---- 4. save and plot -----------------------------------------------------------------
+    save_checkpoint(f"{args.out_dir}/rm.pt", model, tokenizer,
+                    meta={"stage": "rm", "args": asdict(args), "summary": summary})
+    val_scores = [score_texts(model, tokenizer, [r["prompt"]] * len(r["responses"]), r["responses"])
+                  for r in val]
+    chosen = [s[r["ranking"][0]].item() for s, r in zip(val_scores, val)]
+    rejected = [s[r["ranking"][-1]].item() for s, r in zip(val_scores, val)]
+    plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, f"{args.out_dir}/rm.png")
+    print(f"saved {args.out_dir}/rm.pt and {args.out_dir}/rm.png")
