@@ -1,0 +1,140 @@
+"""
+The pieces of train_ppo.py, each against an independent reference: GAE against a plain
+sum written from the definition, the KL penalty against its definition, the clipped
+losses against values worked out by hand.
+"""
+import math
+
+import torch
+
+from train_ppo import (compute_gae, kl_penalised_rewards, policy_loss, value_loss, whiten,
+                       adaptive_beta, explained_variance, win_rate)
+
+
+def gae_by_definition(rewards, values, mask, gamma, lam):
+    """A_t = sum_l (gamma lambda)^l delta_{t+l}, written as a double loop over plain floats."""
+    B, R = len(rewards), len(rewards[0])
+    advantages = [[0.0] * R for _ in range(B)]
+    returns = [[0.0] * R for _ in range(B)]
+    for b in range(B):
+        n = int(sum(mask[b]))                       # valid tokens: a prefix of the row
+        V = lambda k: values[b][k] if k < n else 0.0  # the episode ends after token n-1
+        deltas = [rewards[b][k] + gamma * V(k + 1) - V(k) for k in range(n)]
+        for t in range(n):
+            advantages[b][t] = sum((gamma * lam) ** l * deltas[t + l] for l in range(n - t))
+            returns[b][t] = advantages[b][t] + values[b][t]
+    return torch.tensor(advantages, dtype=torch.float64), torch.tensor(returns, dtype=torch.float64)
+
+
+def test_gae_matches_definition_with_masked_tail():
+    g = torch.Generator().manual_seed(0)
+    B, R = 5, 9
+    rewards = torch.randn(B, R, generator=g, dtype=torch.float64)
+    values = torch.randn(B, R, generator=g, dtype=torch.float64)
+    lengths = torch.tensor([9, 1, 4, 7, 2])
+    mask = (torch.arange(R)[None] < lengths[:, None]).double()
+    rewards = rewards * mask   # the loop puts no reward after EOS; values there are garbage on purpose
+    for gamma, lam in [(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0)]:
+        adv, ret = compute_gae(rewards, values, mask, gamma, lam)
+        ref_adv, ref_ret = gae_by_definition(rewards.tolist(), values.tolist(), mask.tolist(), gamma, lam)
+        torch.testing.assert_close(adv, ref_adv)
+        torch.testing.assert_close(ret, ref_ret)
+        assert (adv[mask == 0] == 0).all() and (ret[mask == 0] == 0).all()
+
+
+def test_gae_hand_worked():
+    # two tokens, gamma = lambda = 1: A_1 = r_1 - V_1, A_0 = r_0 + V_1 - V_0 + A_1 = r_0 + r_1 - V_0
+    rewards = torch.tensor([[0.0, 1.0, 0.0]])
+    values = torch.tensor([[0.5, 0.25, 9.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    adv, ret = compute_gae(rewards, values, mask, 1.0, 1.0)
+    torch.testing.assert_close(adv, torch.tensor([[0.5, 0.75, 0.0]]))
+    torch.testing.assert_close(ret, torch.tensor([[1.0, 1.0, 0.0]]))   # Monte Carlo return
+
+
+def test_kl_penalty_zero_when_policy_is_reference():
+    logprobs = torch.log(torch.tensor([[0.5, 0.2, 0.9]]))
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    rewards, kl = kl_penalised_rewards(torch.tensor([2.0]), logprobs, logprobs.clone(), mask, beta=0.1)
+    torch.testing.assert_close(rewards, torch.tensor([[0.0, 2.0, 0.0]]))   # score on the last valid token
+    assert (kl == 0).all()
+
+
+def test_kl_penalty_sign_and_reference():
+    # the policy likes token 0 more than the reference does: that costs reward (beta * 0.7)
+    logprobs = torch.tensor([[-0.1, -2.0]])
+    ref_logprobs = torch.tensor([[-0.8, -1.5]])
+    mask = torch.ones(1, 2)
+    rewards, kl = kl_penalised_rewards(torch.tensor([0.0]), logprobs, ref_logprobs, mask, beta=0.5)
+    torch.testing.assert_close(kl, torch.tensor([[0.7, -0.5]]))
+    torch.testing.assert_close(rewards, torch.tensor([[-0.35, 0.25]]))
+    # moving the policy further from the reference lowers the total reward
+    further, _ = kl_penalised_rewards(torch.tensor([0.0]), logprobs + torch.tensor([[0.3, 0.0]]),
+                                      ref_logprobs, mask, beta=0.5)
+    assert further.sum() < rewards.sum()
+
+
+def test_kl_penalty_ignores_padding():
+    logprobs = torch.tensor([[-1.0, -1.0, -1.0, -1.0]])
+    ref_logprobs = torch.tensor([[-1.5, -1.0, -1.0, -1.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    a, kl_a = kl_penalised_rewards(torch.tensor([1.0]), logprobs, ref_logprobs, mask, beta=0.2)
+    garbage = logprobs.clone()
+    garbage[0, 2:] = torch.tensor([-30.0, 5.0])   # what the model says after EOS must not matter
+    b, kl_b = kl_penalised_rewards(torch.tensor([1.0]), garbage, ref_logprobs, mask, beta=0.2)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(kl_a, kl_b)
+    torch.testing.assert_close(a, torch.tensor([[-0.1, 1.0, 0.0, 0.0]]))
+
+
+def test_policy_loss_hand_computed():
+    old = torch.zeros(1, 4)
+    # ratios 1.5 (A=+1, clipped to 1.2), 0.5 (A=-1, clipped to 0.8), 1.0 (A=2), and a masked token
+    new = torch.log(torch.tensor([[1.5, 0.5, 1.0, 7.0]]))
+    advantages = torch.tensor([[1.0, -1.0, 2.0, 5.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    loss, clipfrac, approx_kl = policy_loss(new, old, advantages, mask, cliprange=0.2)
+    # per token: -min(1.5, 1.2) = -1.2 ; max(0.5, 0.8) = 0.8 ; -2.0
+    assert math.isclose(loss.item(), (-1.2 + 0.8 - 2.0) / 3, rel_tol=1e-6)
+    assert math.isclose(clipfrac.item(), 2 / 3, rel_tol=1e-6)
+    expected_kl = 0.5 * (math.log(1.5) ** 2 + math.log(0.5) ** 2) / 3
+    assert math.isclose(approx_kl.item(), expected_kl, rel_tol=1e-6)
+
+
+def test_policy_loss_gradient_is_zero_when_clipped_in_the_good_direction():
+    new = torch.log(torch.tensor([[1.5]])).requires_grad_()
+    loss, _, _ = policy_loss(new, torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1, 1), 0.2)
+    loss.backward()
+    assert new.grad.abs().item() == 0.0   # already 1.5 > 1.2: no push further
+
+
+def test_value_loss_hand_computed():
+    values = torch.tensor([[1.5, 0.0, 3.0]])
+    old_values = torch.tensor([[1.0, 0.0, 0.0]])
+    returns = torch.tensor([[2.0, 1.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss, clipfrac = value_loss(values, old_values, returns, mask, cliprange_value=0.2)
+    # token 0: clipped value 1.2 -> max((1.5-2)^2, (1.2-2)^2) = 0.64 ; token 1: (0-1)^2 = 1
+    assert math.isclose(loss.item(), 0.5 * (0.64 + 1.0) / 2, rel_tol=1e-6)
+    assert math.isclose(clipfrac.item(), 0.5, rel_tol=1e-6)
+
+
+def test_whiten_uses_valid_tokens_only():
+    x = torch.tensor([[1.0, 3.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    torch.testing.assert_close(whiten(x, mask), torch.tensor([[-1.0, 1.0, 0.0]]), atol=1e-4, rtol=0)
+
+
+def test_adaptive_beta_moves_toward_target():
+    assert adaptive_beta(0.1, kl=12.0, target_kl=6.0, n_responses=100, horizon=1000) > 0.1
+    assert adaptive_beta(0.1, kl=1.0, target_kl=6.0, n_responses=100, horizon=1000) < 0.1
+    # the error is clipped to +-0.2: 0.1 * (1 + 0.2 * 100 / 1000)
+    assert math.isclose(adaptive_beta(0.1, 60.0, 6.0, 100, 1000), 0.1 * 1.02)
+
+
+def test_explained_variance_and_win_rate():
+    returns = torch.tensor([[1.0, 2.0, 3.0, 50.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    assert math.isclose(explained_variance(returns.clone(), returns, mask), 1.0)
+    assert math.isclose(explained_variance(torch.full_like(returns, 2.0), returns, mask), 0.0, abs_tol=1e-6)
+    assert win_rate([1.0, 2.0, 0.5], [0.0, 2.0, 1.0]) == 0.5

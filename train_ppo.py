@@ -1,0 +1,338 @@
+"""
+Step 3 of 3: PPO against the reward model, with a per-token KL penalty to the SFT model.
+
+The policy starts as a copy of the SFT model. Each iteration it answers a batch of prompts
+(the rollout), the frozen reward model scores each answer, and every token pays a KL
+penalty for moving away from the frozen SFT model (the reference). GAE turns these
+rewards into advantages, and a few epochs of clipped PPO updates move the policy and the
+value model (the critic). Every few iterations the gold labeler judges the policy on
+held-out prompts against the SFT model.
+
+    python train_ppo.py                                   # about 6 minutes on a laptop CPU
+    python train_ppo.py --beta 0 --iters 300 --name ppo_nokl   # no KL leash: over-optimisation
+    python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
+
+Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
+The small functions below are the algorithm; the loop at the bottom only wires them up.
+"""
+import copy
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
+from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, set_seed
+from nanorlhf.data import load_jsonl
+from nanorlhf.reward import RewardModel
+from nanorlhf.sampling import decode_response, evaluate_gold, sample
+from nanorlhf.sft import encode_demonstration, random_batches
+
+
+@dataclass
+class Args:
+    """PPO on the SFT policy against the reward model, with a KL penalty to the SFT model."""
+    out_dir: str = arg("out", "reads sft.pt and rm.pt from here; writes NAME.pt and NAME.png")
+    name: str = arg("ppo", "name of this run's checkpoint and plot")
+    device: str = arg("auto", "auto picks cuda, then mps, then cpu")
+    seed: int = arg(1337, "seeds prompt order and sampling")
+    resume: bool = arg(False, "continue from out_dir/NAME.pt if it exists")
+    iters: int = arg(100, "PPO iterations (one rollout batch and its updates each)")
+    batch_size: int = arg(64, "prompts per rollout")
+    max_new_tokens: int = arg(48, "longest response; one that never emits EOS is penalised")
+    temperature: float = arg(1.0, "sampling temperature; log-probs use the same one")
+    beta: float = arg(0.05, "KL penalty coefficient: reward -= beta * (log pi - log pi_ref) per token")
+    target_kl: float = arg(0.0, "adaptive KL controller's target, in nats per response (0 = fixed beta)")
+    kl_horizon: int = arg(10000, "adaptive controller's horizon in responses")
+    missing_eos_penalty: float = arg(1.0, "subtracted from the score of a response with no EOS")
+    gamma: float = arg(1.0, "discount in GAE")
+    lam: float = arg(0.95, "lambda in GAE: 0 is one-step TD, 1 is Monte Carlo")
+    ppo_epochs: int = arg(4, "passes over each rollout batch")
+    minibatch_size: int = arg(16, "responses per gradient step")
+    lr: float = arg(1e-4, "learning rate of policy and value model (AdamW)")
+    cliprange: float = arg(0.2, "PPO ratio clip epsilon")
+    cliprange_value: float = arg(0.2, "value clip around the rollout's values")
+    vf_coef: float = arg(0.1, "weight of the value loss")
+    ptx_coef: float = arg(0.0, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
+    eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
+    eval_prompts: int = arg(200, "held-out prompts in each gold evaluation")
+    sample_interval: int = arg(20, "print sample responses every N iterations")
+
+
+PRESETS = {
+    "smoke": dict(out_dir="out/smoke", iters=3, batch_size=8, max_new_tokens=16, minibatch_size=4,
+                  ppo_epochs=2, eval_interval=3, eval_prompts=8, sample_interval=3),
+}
+
+
+# ---- the algorithm, as small pure functions ---------------------------------------------
+
+def masked_mean(x, mask):
+    """Mean of x over the positions where mask is 1."""
+    return (x * mask).sum() / mask.sum().clamp_min(1)
+
+
+def whiten(x, mask):
+    """Shift and scale x to mean 0, variance 1 over the valid positions; 0 elsewhere."""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * torch.rsqrt(var + 1e-8) * mask
+
+
+def response_logprobs(model, sequence, attention_mask, query_len, temperature):
+    """log pi(a_t | s_t) of every response token, from logits divided by the sampling temperature.
+
+    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R). The logits at column
+    query_len - 1 + t predict response token t.
+    """
+    logits, _ = model(sequence, attention_mask=attention_mask)       # (B, Tq + R, V)
+    logits = logits[:, query_len - 1:-1] / temperature                 # (B, R, V)
+    logp_all = F.log_softmax(logits.float(), dim=-1)
+    response = sequence[:, query_len:]                                 # (B, R)
+    logprobs = logp_all.gather(-1, response.unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logprobs, entropy
+
+
+def kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, beta):
+    """Per-token rewards: a KL penalty on every response token, the RM score on the last one.
+
+    scores (B,), the other tensors (B, R) -> rewards (B, R), kl (B, R).
+    """
+    # KL_t = log pi(a_t|s_t) - log pi_ref(a_t|s_t): positive where the policy likes a_t more than SFT
+    kl = (logprobs - ref_logprobs) * response_mask
+    # r_t = -beta * KL_t  (+ r_theta(x, y) at the last valid token)
+    rewards = -beta * kl
+    last = response_mask.sum(dim=1).long() - 1                          # (B,)
+    rewards[torch.arange(scores.size(0)), last] += scores
+    return rewards, kl
+
+
+def compute_gae(rewards, values, mask, gamma, lam):
+    """Generalised advantage estimation over the response tokens.
+
+    rewards, values, mask: (B, R); mask is 1 on the valid tokens (a prefix of each row).
+    The value after the last valid token is 0 (the episode ends there).
+    -> advantages (B, R), returns (B, R) = advantages + values, both 0 where mask is 0.
+    """
+    values = values * mask
+    advantages = torch.zeros_like(rewards)
+    next_advantage = torch.zeros_like(rewards[:, 0])
+    R = rewards.size(1)
+    for t in reversed(range(R)):
+        next_value = values[:, t + 1] if t + 1 < R else torch.zeros_like(values[:, 0])
+        # delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        # A_t = delta_t + gamma * lambda * A_{t+1}
+        next_advantage = (delta + gamma * lam * next_advantage) * mask[:, t]
+        advantages[:, t] = next_advantage
+    returns = (advantages + values) * mask
+    return advantages, returns
+
+
+def policy_loss(logprobs, old_logprobs, advantages, mask, cliprange):
+    """PPO's clipped surrogate -> (loss, clip fraction, approx KL between old and new policy).
+
+    ratio_t = pi(a_t|s_t) / pi_old(a_t|s_t)
+    L = -E[ min(ratio_t * A_t, clip(ratio_t, 1 - eps, 1 + eps) * A_t) ]
+    """
+    ratio = torch.exp(logprobs - old_logprobs)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
+    loss = masked_mean(torch.max(unclipped, clipped), mask)
+    clipfrac = masked_mean((clipped > unclipped).float(), mask)
+    approx_kl = masked_mean(0.5 * (logprobs - old_logprobs) ** 2, mask)
+    return loss, clipfrac, approx_kl
+
+
+def value_loss(values, old_values, returns, mask, cliprange_value):
+    """Clipped value loss -> (loss, clip fraction).
+
+    V_clip = V_old + clip(V - V_old, -eps_v, eps_v)
+    L_V = 1/2 E[ max((V - G)^2, (V_clip - G)^2) ]
+    """
+    clipped_values = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
+    loss = 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped_values - returns) ** 2), mask)
+    clipfrac = masked_mean(((clipped_values - returns) ** 2 > (values - returns) ** 2).float(), mask)
+    return loss, clipfrac
+
+
+def adaptive_beta(beta, kl, target_kl, n_responses, horizon):
+    """Ziegler et al. (2019): beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon)."""
+    error = min(max(kl / target_kl - 1.0, -0.2), 0.2)
+    return beta * (1.0 + error * n_responses / horizon)
+
+
+def explained_variance(values, returns, mask):
+    """1 - Var[G - V] / Var[G] over valid tokens: 1 is a perfect critic, 0 no better than a constant."""
+    var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    diff = returns - values
+    var_diff = masked_mean((diff - masked_mean(diff, mask)) ** 2, mask)
+    return (1.0 - var_diff / var_returns.clamp_min(1e-8)).item()
+
+
+def win_rate(scores, baseline_scores):
+    """Share of prompts where scores beat baseline_scores (ties count one half)."""
+    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores, baseline_scores)]
+    return sum(wins) / len(wins)
+
+
+def plot_ppo(log, path, title):
+    """Reward and KL over iterations, and gold score against KL."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
+    ax[0].plot(*log.series("score"), label="reward model score")
+    ax[0].plot(*log.series("gold"), marker="o", label="gold score (held out)")
+    ax[0].set_title("reward")
+    ax[1].plot(*log.series("kl"))
+    ax[1].set_title("KL(policy || SFT) per response, nats")
+    for a in ax[:2]:
+        a.set_xlabel("iteration")
+    _, gold = log.series("gold")
+    _, kl_at_eval = log.series("eval_kl")
+    ax[2].plot(kl_at_eval, gold, marker="o")
+    ax[2].set_xlabel("KL to SFT (nats)")
+    ax[2].set_title("gold score against KL")
+    ax[0].legend()
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- the loop ---------------------------------------------------------------------------
+
+if __name__ == "__main__":
+    args = parse_args(Args, PRESETS)
+    set_seed(args.seed)
+    device = get_device(args.device)
+    print(f"device {device} | {args}")
+    for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
+        require_checkpoint(path)
+
+    # four networks: the policy (trained), the reference (frozen SFT), the reward model
+    # (frozen), and the value model (trained, initialised from the reward model)
+    ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
+    reward_model, _, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    policy = copy.deepcopy(ref)
+    value_model = copy.deepcopy(reward_model)
+    for frozen in (ref, reward_model):
+        frozen.requires_grad_(False)
+    policy.eval()       # eval mode everywhere: dropout off (our models have none, by design)
+    value_model.eval()
+    params = list(policy.parameters()) + list(value_model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+
+    prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
+    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]]
+    sft_eval = evaluate_gold(ref, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
+    print(f"SFT model on held-out prompts: gold score {sft_eval['score']:.3f} | eos rate {sft_eval['eos_rate']:.2f}")
+    if args.ptx_coef:
+        demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
+                 for d in load_jsonl("data/sft_train.jsonl")]
+        ptx_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
+                                     torch.Generator().manual_seed(args.seed))
+
+    log, start, beta = MetricLog(), 1, args.beta
+    ckpt_path = f"{args.out_dir}/{args.name}.pt"
+    if args.resume:
+        require_checkpoint(ckpt_path)
+        policy, _, meta = load_checkpoint(ckpt_path, device)
+        value_model.load_state_dict(meta["value_model"])
+        params = list(policy.parameters()) + list(value_model.parameters())
+        optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        optimizer.load_state_dict(meta["optimizer"])
+        log.rows, start, beta = meta["log"], meta["iter"] + 1, meta["beta"]
+        print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
+    generator = torch.Generator(device=device).manual_seed(args.seed + start)
+    prompt_order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
+
+    for it in range(start, args.iters + 1):
+        # ---- 1. rollout: the policy answers a batch of prompts ---------------------------
+        t0 = time.time()
+        first = ((it - 1) * args.batch_size) % len(prompts)
+        batch_prompts = [prompts[i] for i in prompt_order[first:first + args.batch_size].tolist()]
+        rollout = sample(policy, tokenizer, batch_prompts, args.max_new_tokens, args.temperature, generator)
+        sequence, attention_mask = rollout.sequence, rollout.attention_mask   # (B, Tq + R)
+        response_mask = rollout.response_mask.float()                          # (B, R)
+        Tq = rollout.query.size(1)
+
+        # ---- 2. scoring: log-probs, reference log-probs, values, reward-model scores -----
+        t1 = time.time()
+        with torch.no_grad():
+            old_logprobs, _ = response_logprobs(policy, sequence, attention_mask, Tq, args.temperature)
+            ref_logprobs, _ = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
+            old_values = value_model.token_scores(sequence, attention_mask)[:, Tq - 1:-1]   # (B, R)
+            scores = reward_model(sequence, attention_mask)                                # (B,)
+            # a response that never emitted EOS was cut off: it pays a fixed penalty
+            scores = scores - args.missing_eos_penalty * (~rollout.ended).float()
+            rewards, kl = kl_penalised_rewards(scores, old_logprobs, ref_logprobs, response_mask, beta)
+            advantages, returns = compute_gae(rewards, old_values, response_mask, args.gamma, args.lam)
+            advantages = whiten(advantages, response_mask)
+
+        # ---- 3. update: a few epochs of clipped PPO over shuffled minibatches -------------
+        t2 = time.time()
+        stats = []
+        for epoch in range(args.ppo_epochs):
+            for mb in torch.randperm(len(batch_prompts), generator=generator).split(args.minibatch_size):
+                mask = response_mask[mb]
+                logprobs, entropy = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
+                                                      args.temperature)
+                values = value_model.token_scores(sequence[mb], attention_mask[mb])[:, Tq - 1:-1]
+                pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
+                                                           mask, args.cliprange)
+                vf_loss, vf_clipfrac = value_loss(values, old_values[mb], returns[mb], mask,
+                                                  args.cliprange_value)
+                loss = pg_loss + args.vf_coef * vf_loss
+                if args.ptx_coef:
+                    x, targets = next(ptx_batches)
+                    loss = loss + args.ptx_coef * policy(x.to(device), targets.to(device))[1]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                stats.append(torch.stack([pg_loss, vf_loss, clipfrac, approx_kl,
+                                          masked_mean(entropy, mask)]).detach())
+        pg, vf, clipfrac, approx_kl, entropy = torch.stack(stats).mean(0).tolist()
+        t3 = time.time()
+
+        # ---- 4. log: one line per iteration ------------------------------------------------
+        kl_per_response = kl.sum(1).mean().item()
+        metrics = dict(step=it, score=scores.mean().item(), kl=kl_per_response,
+                       non_score=(-beta * kl).sum(1).mean().item(), reward=rewards.sum(1).mean().item(),
+                       pg_loss=pg, vf_loss=vf, clipfrac=clipfrac, approx_kl=approx_kl, entropy=entropy,
+                       expl_var=explained_variance(old_values, returns, response_mask),
+                       resp_len=response_mask.sum(1).mean().item(), eos=rollout.ended.float().mean().item(),
+                       beta=beta, t_roll=t1 - t0, t_score=t2 - t1, t_update=t3 - t2)
+        if args.target_kl:
+            beta = adaptive_beta(beta, kl_per_response, args.target_kl, len(batch_prompts), args.kl_horizon)
+        if it % args.sample_interval == 0:
+            for prompt, ids in list(zip(batch_prompts, rollout.response))[:3]:
+                print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
+        if it % args.eval_interval == 0 or it == args.iters:
+            ev = evaluate_gold(policy, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
+            metrics.update(gold=ev["score"], win_rate=win_rate(ev["scores"], sft_eval["scores"]),
+                           eval_eos=ev["eos_rate"], eval_kl=kl_per_response)
+        log.add(**metrics)
+
+        if it % args.eval_interval == 0 or it == args.iters:
+            save_checkpoint(ckpt_path, policy, tokenizer, meta={
+                "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows,
+                "value_model": value_model.state_dict(), "optimizer": optimizer.state_dict()})
+
+    # ---- 5. before and after ----------------------------------------------------------------
+    final = evaluate_gold(policy, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
+    print("\nSFT vs PPO on held-out prompts (gold score in brackets):")
+    for prompt, a, sa, b, sb in list(zip(eval_prompts, sft_eval["responses"], sft_eval["scores"],
+                                         final["responses"], final["scores"]))[:8]:
+        print(f"  > {prompt}\n    SFT [{sa:+.2f}] {a}\n    PPO [{sb:+.2f}] {b}")
+    print(f"\nsummary: gold score SFT {sft_eval['score']:.3f} -> PPO {final['score']:.3f} | "
+          f"win rate vs SFT {win_rate(final['scores'], sft_eval['scores']):.3f} | "
+          f"eos rate {final['eos_rate']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
+    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})")
+    print(f"saved {ckpt_path} and {args.out_dir}/{args.name}.png")
