@@ -1,0 +1,379 @@
+"""
+The lessons stay true to the code, and their exercise checks tell right from wrong.
+
+1. Every exercise's check FAILS on the untouched stub, PASSES with a correct solution,
+   and FAILS on typical wrong answers.
+2. Every code link `path.py: Name` in lessons/*.md names a file that defines Name, and
+   every relative Markdown link points to a file that exists.
+3. Every code block marked as a quote (```python quote=PATH) appears verbatim in PATH.
+4. Every command a lesson shows (`python train_sft.py --flag ...`, `python -m nanorlhf.x`,
+   `python lessons/check.py NN`) names a script, flags and exercises that exist.
+Checks 2-4 parse every lesson, so lessons added later are covered too.
+"""
+import ast
+import math
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import regex
+import torch
+
+from lessons import check
+from nanorlhf.sft import IGNORE
+from nanorlhf.tokenizer import SPLIT_PATTERN, merge, train_merges
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "lessons").glob("*.md"))
+EXERCISES = sorted((ROOT / "lessons" / "exercises").glob("ex*_*.py"))
+# lessons the overview links to before their authors have written them
+PLANNED = {"lessons/04_human_feedback.md", "lessons/05_reward_model.md", "lessons/06_ppo.md",
+           "lessons/07_results.md"}
+
+
+# -----------------------------------------------------------------------------
+# 1. The exercise checks
+
+def encode_chunk_solution(chunk, merges):
+    ids = list(chunk.encode("utf-8"))
+    for k, pair in enumerate(merges):
+        ids = merge(ids, pair, 256 + k)
+    return ids
+
+
+def attention_solution(q, k, v, key_mask=None):
+    T, hs = q.size(-2), q.size(-1)
+    att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
+    allowed = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T) causal
+    if key_mask is not None:
+        allowed = allowed & key_mask.bool()[:, None, None, :]  # (B, 1, T, T)
+    allowed = allowed | torch.eye(T, dtype=torch.bool)
+    return att.masked_fill(~allowed, float("-inf")).softmax(dim=-1) @ v
+
+
+def sft_targets_solution(prompt_ids, response_ids, eos_id):
+    ids = prompt_ids + response_ids + [eos_id]
+    return ids[:-1], [IGNORE] * (len(prompt_ids) - 1) + ids[len(prompt_ids):]
+
+
+# exercise -> {name in the stub: a correct answer}
+SOLUTIONS = {
+    "01": dict(merge=merge, encode_chunk=encode_chunk_solution, train=train_merges,
+               PREDICTED_BYTES_PER_TOKEN_2048=3.6),
+    "02": dict(position_ids=lambda mask: (mask.cumsum(dim=1) - 1).clamp(min=0), attention=attention_solution,
+               PREDICTED_INIT_LOSS_320=math.log(320)),
+    "03": dict(sft_targets=sft_targets_solution, PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS=0.0),
+}
+
+
+def merge_first_only(ids, pair, new_id):
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == pair:
+            return ids[:i] + [new_id] + ids[i + 2:]
+    return list(ids)
+
+
+def merge_in_place(ids, pair, new_id):
+    ids[:] = merge(ids, pair, new_id)
+    return ids
+
+
+def encode_chunk_characters(chunk, merges):  # Unicode code points instead of UTF-8 bytes
+    ids = [ord(c) for c in chunk]
+    for k, pair in enumerate(merges):
+        ids = merge(ids, pair, 256 + k)
+    return ids
+
+
+def train_without_presplit(text, num_merges):  # counts pairs across word boundaries
+    ids, merges = list(text.encode("utf-8")), []
+    for k in range(num_merges):
+        counts = {}
+        for p in zip(ids, ids[1:]):
+            counts[p] = counts.get(p, 0) + 1
+        if not counts:
+            break
+        pair = min(counts, key=lambda p: (-counts[p], p))
+        merges.append(pair)
+        ids = merge(ids, pair, 256 + k)
+    return merges
+
+
+def train_first_seen_tie(text, num_merges):  # ties go to the pair seen first, not the smallest
+    words = [list(c.encode("utf-8")) for c in regex.findall(SPLIT_PATTERN, text)]
+    merges = []
+    for k in range(num_merges):
+        counts = {}
+        for w in words:
+            for p in zip(w, w[1:]):
+                counts[p] = counts.get(p, 0) + 1
+        if not counts:
+            break
+        pair = max(counts, key=counts.get)
+        merges.append(pair)
+        words = [merge(w, pair, 256 + k) for w in words]
+    return merges
+
+
+def attention_unscaled(q, k, v, key_mask=None):  # forgets the 1 / sqrt(hs)
+    return attention_solution(q * math.sqrt(q.size(-1)), k, v, key_mask)
+
+
+def attention_no_causal_mask(q, k, v, key_mask=None):
+    return (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(dim=-1) @ v
+
+
+def attention_no_diagonal(q, k, v, key_mask=None):  # a PAD query's row is all -inf -> NaN
+    T = q.size(-2)
+    allowed = torch.ones(T, T, dtype=torch.bool).tril()
+    if key_mask is not None:
+        allowed = allowed & key_mask.bool()[:, None, None, :]
+    att = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(~allowed, float("-inf"))
+    return att.softmax(dim=-1) @ v
+
+
+def sft_targets_without_eos(prompt_ids, response_ids, eos_id):
+    ids = prompt_ids + response_ids
+    return ids[:-1], [IGNORE] * (len(prompt_ids) - 1) + ids[len(prompt_ids):]
+
+
+def sft_targets_off_by_one(prompt_ids, response_ids, eos_id):  # also masks the first response token
+    x, targets = sft_targets_solution(prompt_ids, response_ids, eos_id)
+    return x, [IGNORE] * len(prompt_ids) + targets[len(prompt_ids):]
+
+
+# (exercise, part, name in the stub, a typical wrong answer)
+WRONG = [
+    ("01", "merge", "merge", merge_first_only),
+    ("01", "merge", "merge", merge_in_place),
+    ("01", "encode_chunk", "encode_chunk", lambda chunk, merges: encode_chunk_solution(chunk, merges[::-1])),
+    ("01", "encode_chunk", "encode_chunk", encode_chunk_characters),
+    ("01", "train", "train", train_without_presplit),
+    ("01", "train", "train", train_first_seen_tie),
+    ("01", "PREDICTED_BYTES_PER_TOKEN_2048", "PREDICTED_BYTES_PER_TOKEN_2048", 6.5),  # "twice the vocabulary"
+    ("02", "position_ids", "position_ids", lambda mask: torch.arange(mask.size(1)).expand_as(mask)),
+    ("02", "position_ids", "position_ids", lambda mask: mask.cumsum(dim=1) - 1),  # -1 on leading PAD
+    ("02", "attention", "attention", attention_no_causal_mask),
+    ("02", "attention", "attention", attention_no_diagonal),
+    ("02", "attention", "attention", attention_unscaled),
+    ("02", "PREDICTED_INIT_LOSS_320", "PREDICTED_INIT_LOSS_320", math.log(1024)),
+    ("03", "sft_targets", "sft_targets", sft_targets_without_eos),
+    ("03", "sft_targets", "sft_targets", sft_targets_off_by_one),
+    ("03", "PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS", "PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS", 0.9),
+]
+
+
+def exercise_number(path):
+    return re.match(r"ex(\d+)_", path.name).group(1)
+
+
+NUMBERS = sorted({exercise_number(p) for p in EXERCISES})
+
+
+def run_quiet(number, module, parts=None):
+    lines = []
+    ok = check.run(number, module, parts=parts, say=lines.append)
+    return ok, "\n".join(lines)
+
+
+def test_every_exercise_has_checks_and_a_solution():
+    assert NUMBERS and set(NUMBERS) == set(check.CHECKS)
+    for number in NUMBERS:
+        parts = {part for part, _ in check.CHECKS[number]}
+        stub = check.load_exercise(number)
+        assert parts <= set(SOLUTIONS[number]), f"SOLUTIONS needs an answer for every part of {number}"
+        assert all(hasattr(stub, name) for name in SOLUTIONS[number])
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_stubs_mark_what_the_student_writes(path):
+    text = path.read_text()
+    blocks = re.findall(r"# ---- YOUR CODE BELOW ----\n(.*?)# ---- YOUR CODE ABOVE ----", text, re.S)
+    assert blocks, "an exercise marks the blocks to edit"
+    outside = re.sub(r"# ---- YOUR CODE BELOW ----\n.*?# ---- YOUR CODE ABOVE ----", "", text, flags=re.S)
+    assert "NotImplementedError" not in outside and not re.search(r"^[A-Z_]+ = None", outside, re.M)
+    assert f"python lessons/check.py {exercise_number(path)}" in text  # the docstring says how to check
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_check_fails_on_the_untouched_stub(number):
+    ok, report = run_quiet(number, check.load_exercise(number))
+    assert not ok
+    assert report.count("TODO") == len(check.CHECKS[number]), report  # and says why: not written yet
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_check_passes_a_correct_solution(number):
+    module = check.load_exercise(number)
+    for name, value in SOLUTIONS[number].items():
+        setattr(module, name, value)
+    ok, report = run_quiet(number, module)
+    assert ok, report
+    assert "FAIL" not in report and "TODO" not in report
+
+
+@pytest.mark.parametrize("number, part, name, wrong", WRONG, ids=lambda x: getattr(x, "__name__", None))
+def test_check_catches_a_wrong_answer(number, part, name, wrong):
+    module = check.load_exercise(number)
+    for n, value in SOLUTIONS[number].items():
+        setattr(module, n, value)
+    setattr(module, name, wrong)
+    ok, report = run_quiet(number, module, parts=[part])
+    assert not ok and "FAIL" in report, report
+
+
+def test_command_line(capsys):
+    assert check.main(["1", "merge"]) == 1  # "1" means "01"; the untouched stub fails
+    assert "TODO  merge" in capsys.readouterr().out
+    for argv in (["01", "no_such_part"], ["99"]):
+        with pytest.raises(SystemExit, match="no (part|exercise)"):
+            check.main(argv)
+
+
+# -----------------------------------------------------------------------------
+# Parsing the lessons
+
+CODE_LINK = re.compile(r"`([\w./-]+\.py):\s+([A-Za-z_][\w.]*)`")   # `nanorlhf/model.py: GPT.generate`
+PATH_IN_CODE = re.compile(r"`([\w./-]+\.(?:py|md))`")                # `train_sft.py`
+MD_LINK = re.compile(r"\]\(([^)\s]+)\)")                             # [text](target)
+FENCE = re.compile(r"^ {0,3}```([^\n]*)\n(.*?)^ {0,3}```", re.S | re.M)  # ```info\nbody```, maybe in a list
+# python [-m] target args: `python train_sft.py --max-iters 600`, `python -m nanorlhf.bench`
+COMMAND = re.compile(r"python3? (-m )?([\w.]+(?=[ `\n])|[\w./-]+\.py)((?: [^`\n|#]*)?)")
+
+
+def lesson_ids():
+    return [p.name for p in LESSONS]
+
+
+def defined_names(tree_body):
+    """Names defined at one level of a module or class: functions, classes, assignments."""
+    out = {}
+    for node in tree_body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out[node.target.id] = node
+        elif isinstance(node, ast.If):  # e.g. names defined under `if __name__ == "__main__":`
+            out.update(defined_names(node.body))
+    return out
+
+
+def defines(path, dotted):
+    """Does the Python file at `path` define `dotted` ('GPT', 'GPT.generate', 'Args.lr')?"""
+    body = ast.parse(path.read_text()).body
+    for part in dotted.split("."):
+        node = defined_names(body).get(part)
+        if node is None:
+            return False
+        body = getattr(node, "body", [])
+    return True
+
+
+def test_there_are_lessons():
+    assert {"00_overview.md", "01_tokenizer.md", "02_gpt.md", "03_sft.md"} <= set(lesson_ids())
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_ids())
+def test_code_links_name_what_the_file_defines(lesson):
+    text = lesson.read_text()
+    for path, name in CODE_LINK.findall(text):
+        assert (ROOT / path).is_file(), f"{lesson.name}: `{path}: {name}`: no file {path}"
+        assert defines(ROOT / path, name), f"{lesson.name}: `{path}: {name}`: {path} defines no {name}"
+    for path in PATH_IN_CODE.findall(text):
+        assert (ROOT / path).is_file(), f"{lesson.name}: `{path}` does not exist (paths start at the repo root)"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_ids())
+def test_markdown_links_exist(lesson):
+    for target in MD_LINK.findall(lesson.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address or an anchor in the same page
+        path = (lesson.parent / target.split("#")[0]).resolve()
+        relative = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+        assert path.exists() or relative in PLANNED, f"{lesson.name}: broken link ({target})"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_ids())
+def test_quoted_code_is_verbatim(lesson):
+    text = lesson.read_text()
+    assert text.count("quote=") == sum("quote=" in info for info, _ in FENCE.findall(text)), \
+        f"{lesson.name}: a quote= marker outside a code fence's first line"
+    for info, body in FENCE.findall(text):
+        quote = re.search(r"quote=(\S+)", info)
+        if not quote:
+            continue
+        source = (ROOT / quote.group(1)).read_text().splitlines()
+        block = textwrap.dedent(body).rstrip("\n").splitlines()
+        assert block, f"{lesson.name}: empty quote of {quote.group(1)}"
+        assert appears_verbatim(block, source), f"{lesson.name}: quote not found in {quote.group(1)}:\n{body}"
+
+
+def appears_verbatim(block, source):
+    """Do the lines of `block` appear, in order and next to each other, in `source`, up to
+    one common indentation (a method quoted without its class's indent)?"""
+    first = block[0]
+    for i, line in enumerate(source):
+        if not line.endswith(first) or line[:len(line) - len(first)].strip():
+            continue
+        indent = line[:len(line) - len(first)]
+        window = source[i:i + len(block)]
+        if len(window) == len(block) and all(s == (indent + b if b else b) or (not b and not s.strip())
+                                              for s, b in zip(window, block)):
+            return True
+    return False
+
+
+def test_appears_verbatim():
+    source = ["class A:", "    def f(self):", "        return 1", "", "    x = 2"]
+    assert appears_verbatim(["def f(self):", "    return 1"], source)
+    assert appears_verbatim(["    return 1", "", "x = 2"], source)
+    assert not appears_verbatim(["def f(self):", "    return 2"], source)
+    assert not appears_verbatim(["def f(self):", "return 1"], source)
+
+
+def commands(text):
+    """Every `python x.py ...` or `python -m x ...` in a lesson, in code blocks or in the
+    text -> (target, args, is_module). Arguments end at a backtick, `#` or `|`."""
+    for m in COMMAND.finditer(text):
+        if m.group(1) or m.group(2).endswith(".py"):
+            yield m.group(2), m.group(3), bool(m.group(1))
+
+
+def accepted_flags(path):
+    """--flags a script accepts: the fields of its Args dataclass, and any literal '--flag' in it."""
+    text = path.read_text()
+    flags = set(re.findall(r"[\"'](--[\w-]+)[\"']", text)) | {"--help"}
+    args = defined_names(ast.parse(text).body).get("Args")
+    if args is not None:
+        flags |= {"--" + name.replace("_", "-") for name in defined_names(args.body)}
+    if "PRESETS" in defined_names(ast.parse(text).body):
+        flags.add("--preset")
+    return flags
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_ids())
+def test_commands_name_real_scripts_flags_and_exercises(lesson):
+    for target, args, is_module in commands(lesson.read_text()):
+        path = ROOT / (target.replace(".", "/") + ".py" if is_module else target)
+        if is_module and target == "pytest":
+            continue
+        assert path.is_file(), f"{lesson.name}: `python {'-m ' if is_module else ''}{target}`: no file {path}"
+        for flag in re.findall(r"(?<!\S)(--[\w-]+)", args):
+            assert flag in accepted_flags(path), f"{lesson.name}: {target} has no flag {flag}"
+        if path == ROOT / "lessons" / "check.py":
+            words = args.split()
+            if words and words[0] != "all":
+                assert words[0].zfill(2) in check.CHECKS, f"{lesson.name}: no exercise {words[0]}"
+                parts = {p for p, _ in check.CHECKS[words[0].zfill(2)]}
+                assert set(words[1:]) <= parts, f"{lesson.name}: exercise {words[0]} has no part {words[1:]}"
+
+
+def test_every_exercise_is_introduced_by_a_lesson():
+    text = "".join(p.read_text() for p in LESSONS)
+    for path in EXERCISES:
+        assert f"python lessons/check.py {exercise_number(path)}" in text, f"no lesson runs {path.name}"
