@@ -24,7 +24,7 @@ from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkp
 from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_seed, spearman
 from nanorlhf.data import load_jsonl
 from nanorlhf.feedback import collect_comparisons, gold_agreement, load_comparisons, save_comparisons
-from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, score_texts
+from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses
 
 
@@ -61,7 +61,8 @@ def accuracy(model, records, tokenizer, gold=False):
     """Share of pairs in which the reward model prefers the winner.
 
     gold=False: the winners are the (noisy) labeler's. gold=True: the winners are the
-    noise-free ranking by labeler.score, so exact ties in gold score are left out.
+    noise-free ranking by labeler.score. Either way, pairs whose gold scores tie (most are
+    the same text sampled twice) are left out, as they are from the ceiling.
     """
     device = next(model.parameters()).device
     correct, total = 0, 0
@@ -71,10 +72,8 @@ def accuracy(model, records, tokenizer, gold=False):
             chunk = [dict(r, ranking=gold_ranking(r)) for r in chunk]
         idx, mask, winners, losers = comparison_batch(chunk, tokenizer, model.config.block_size)
         scores = model(idx.to(device), mask.to(device)).cpu()
-        keep = torch.ones_like(winners, dtype=torch.bool)
-        if gold:
-            gold_scores = torch.tensor([labeler.score(r["prompt"], y) for r in chunk for y in r["responses"]])
-            keep = gold_scores[winners] != gold_scores[losers]
+        gold_scores = torch.tensor([labeler.score(r["prompt"], y) for r in chunk for y in r["responses"]])
+        keep = gold_scores[winners] != gold_scores[losers]
         correct += (scores[winners] > scores[losers])[keep].sum().item()
         total += keep.sum().item()
     return correct / max(1, total)
@@ -84,6 +83,19 @@ def gold_ranking(record):
     """The noise-free ranking of a record's responses by the gold score."""
     scores = [labeler.score(record["prompt"], y) for y in record["responses"]]
     return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def pair_agreement(records, others):
+    """Share of the (winner, loser) pairs of `records` that `others` (same responses) order
+    the same way, leaving out pairs whose gold scores tie (as the ceiling does)."""
+    agree, total = 0, 0
+    for a, b in zip(records, others):
+        position = {y: i for i, y in enumerate(b["ranking"])}   # response index -> place in b's ranking
+        gold = [labeler.score(a["prompt"], y) for y in a["responses"]]
+        for w, l in ranking_to_pairs(a["ranking"]):
+            if gold[w] != gold[l]:
+                agree, total = agree + (position[w] < position[l]), total + 1
+    return agree / max(1, total)
 
 
 def plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, path):
@@ -96,7 +108,8 @@ def plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, path):
     ax[0].set_title("pairwise loss")
     ax[1].plot(*log.series("batch_acc"), alpha=0.5, label="train batch")
     ax[1].plot(*log.series("val_acc"), marker="o", label="held out")
-    ax[1].axhline(summary["ceiling"], color="k", ls="--", label="labeler ceiling")
+    ax[1].axhline(summary["ceiling"], color="k", ls="--", label="ceiling (noise-free labels)")
+    ax[1].axhline(summary["inter_labeler"], color="gray", ls=":", label="a second noisy labeler")
     ax[1].set_title("pairwise accuracy")
     ax[1].legend()
     for a in ax[:2]:
@@ -139,10 +152,17 @@ if __name__ == "__main__":
     n_val = max(1, int(len(records) * args.val_frac))
     val = [records[i] for i in order[:n_val]]
     train = [records[i] for i in order[n_val:]]
+    # two yardsticks for the reward model's accuracy on the held-out labels:
+    # the noise-free ranking predicts a noisy label best of all (the ceiling), and a second
+    # noisy labeler is what InstructGPT compared its reward model with (inter-labeler agreement)
     agree, total = gold_agreement(val)
     ceiling = agree / max(1, total)
-    print(f"{len(train)} training rankings, {len(val)} held out | labeler agreement with the "
-          f"noise-free ranking on held-out pairs (the ceiling): {ceiling:.3f}")
+    rng = np.random.default_rng(args.seed + 1)
+    second = [dict(r, ranking=labeler.rank(r["prompt"], r["responses"], rng=rng, noise=args.noise)) for r in val]
+    inter_labeler = pair_agreement(val, second)
+    print(f"{len(train)} training rankings, {len(val)} held out | on held-out pairs the labels agree "
+          f"with the noise-free ranking {ceiling:.3f} (the ceiling), with a second noisy labeler "
+          f"{inter_labeler:.3f}")
 
     # ---- 2. the reward model: the SFT network, unembedding replaced by a scalar head -----
     model = RewardModel.from_gpt(sft).to(device)
@@ -180,7 +200,8 @@ if __name__ == "__main__":
     model.eval()
     val_acc, val_acc_gold = accuracy(model, val, tokenizer), accuracy(model, val, tokenizer, gold=True)
     print(f"held-out pairwise accuracy: {val_acc:.3f} against the noisy labels "
-          f"(ceiling {ceiling:.3f}), {val_acc_gold:.3f} against the noise-free ranking")
+          f"(ceiling {ceiling:.3f}, a second labeler {inter_labeler:.3f}), "
+          f"{val_acc_gold:.3f} against the noise-free ranking")
 
     # normalise: the SFT model's own responses score mean 0, standard deviation 1
     train_prompts = [r["prompt"] for r in train for _ in r["responses"]]
@@ -198,7 +219,8 @@ if __name__ == "__main__":
     gold_scores = [labeler.score(p, y) for p, y in zip(eval_prompts, fresh)]
     rho = spearman(rm_scores, gold_scores)
     print(f"rank correlation (Spearman) of RM score and gold score on fresh SFT samples: {rho:.3f}")
-    summary = dict(val_acc=val_acc, val_acc_gold=val_acc_gold, ceiling=ceiling, spearman=rho,
+    summary = dict(val_acc=val_acc, val_acc_gold=val_acc_gold, ceiling=ceiling,
+                   inter_labeler=inter_labeler, spearman=rho,
                    time=time.time() - t0)
     print("summary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items()))
 

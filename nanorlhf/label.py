@@ -111,8 +111,9 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
 def summarise(records, say):
     agree, total = gold_agreement(records)
     if total:
-        say(f"you agreed with the scripted labeler on {agree} of {total} pairs ({agree / total:.0%}); "
-            f"two noisy scripted labelers agree about {labeler.DEFAULT_AGREEMENT:.0%} of the time")
+        say(f"you agreed with the scripted labeler's noise-free ranking on {agree} of {total} pairs ({agree / total:.0%}); "
+            f"a noisy scripted labeler agrees with it about {labeler.GOLD_AGREEMENT:.0%} of the time "
+            f"on demonstrations")
     return records
 
 
