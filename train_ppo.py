@@ -38,7 +38,7 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds prompt order and sampling")
     resume: bool = arg(False, "continue from out_dir/NAME.pt if it exists")
-    iters: int = arg(100, "PPO iterations (one rollout batch and its updates each)")
+    iters: int = arg(60, "PPO iterations (one rollout batch and its updates each)")
     batch_size: int = arg(64, "prompts per rollout")
     max_new_tokens: int = arg(48, "longest response; one that never emits EOS is penalised")
     temperature: float = arg(1.0, "sampling temperature; log-probs use the same one")
@@ -56,7 +56,7 @@ class Args:
     vf_coef: float = arg(0.1, "weight of the value loss")
     ptx_coef: float = arg(0.0, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
-    eval_prompts: int = arg(200, "held-out prompts in each gold evaluation")
+    eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     sample_interval: int = arg(20, "print sample responses every N iterations")
 
 
@@ -178,22 +178,22 @@ def win_rate(scores, baseline_scores):
     return sum(wins) / len(wins)
 
 
-def plot_ppo(log, path, title):
-    """Reward and KL over iterations, and gold score against KL."""
+def plot_ppo(log, path, title, sft_gold):
+    """Reward and KL over iterations, and gold score against KL (the SFT model at KL 0)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
     ax[0].plot(*log.series("score"), label="reward model score")
-    ax[0].plot(*log.series("gold"), marker="o", label="gold score (held out)")
+    steps, gold = log.series("gold")
+    ax[0].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
     ax[0].set_title("reward")
     ax[1].plot(*log.series("kl"))
     ax[1].set_title("KL(policy || SFT) per response, nats")
     for a in ax[:2]:
         a.set_xlabel("iteration")
-    _, gold = log.series("gold")
     _, kl_at_eval = log.series("eval_kl")
-    ax[2].plot(kl_at_eval, gold, marker="o")
+    ax[2].plot([0.0] + kl_at_eval, [sft_gold] + gold, marker="o")
     ax[2].set_xlabel("KL to SFT (nats)")
     ax[2].set_title("gold score against KL")
     ax[0].legend()
@@ -209,6 +209,9 @@ def plot_ppo(log, path, title):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
+    if args.temperature <= 0:
+        raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
+                         "of the distribution it samples from (greedy decoding has none)")
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")
@@ -317,7 +320,7 @@ if __name__ == "__main__":
         if it % args.eval_interval == 0 or it == args.iters:
             ev = evaluate_gold(policy, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
             metrics.update(gold=ev["score"], win_rate=win_rate(ev["scores"], sft_eval["scores"]),
-                           eval_eos=ev["eos_rate"], eval_kl=kl_per_response)
+                           eval_eos=ev["eos_rate"], eval_kl=kl_per_response)  # the rollout's KL, for the plot
         log.add(**metrics)
 
         if it % args.eval_interval == 0 or it == args.iters:
@@ -334,5 +337,5 @@ if __name__ == "__main__":
     print(f"\nsummary: gold score SFT {sft_eval['score']:.3f} -> PPO {final['score']:.3f} | "
           f"win rate vs SFT {win_rate(final['scores'], sft_eval['scores']):.3f} | "
           f"eos rate {final['eos_rate']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
-    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})")
+    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})", sft_eval["score"])
     print(f"saved {ckpt_path} and {args.out_dir}/{args.name}.png")

@@ -71,7 +71,9 @@ def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=Non
     # a token is part of the response if no EOS came strictly before it
     eos_before = (torch.cumsum(is_eos.long(), dim=1) - is_eos.long()) > 0
     response_mask = (~eos_before).long()
-    return Rollout(query, query_mask, response, response_mask, is_eos.any(dim=1))
+    # drop the columns that are PAD in every row (generate pads to max_new_tokens)
+    R = int(response_mask.sum(dim=1).max())
+    return Rollout(query, query_mask, response[:, :R], response_mask[:, :R], is_eos.any(dim=1))
 
 
 def decode_response(tokenizer, ids):

@@ -138,3 +138,53 @@ def test_explained_variance_and_win_rate():
     assert math.isclose(explained_variance(returns.clone(), returns, mask), 1.0)
     assert math.isclose(explained_variance(torch.full_like(returns, 2.0), returns, mask), 0.0, abs_tol=1e-6)
     assert win_rate([1.0, 2.0, 0.5], [0.0, 2.0, 1.0]) == 0.5
+
+
+def test_sample_masks_up_to_and_including_eos_and_trims_padding():
+    from nanorlhf.sampling import sample
+
+    class Tok:   # the three things sample() needs from a tokenizer
+        eos_id, pad_id = 9, 8
+        def encode_prompt(self, prompt):
+            return [1] * len(prompt)
+
+    class Model(torch.nn.Module):   # "generates" a fixed continuation
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+        def generate(self, idx, max_new_tokens, **kwargs):
+            return torch.cat([idx, self.out], dim=1)
+
+    model = Model()
+    model.out = torch.tensor([[5, 9, 8, 8, 8], [5, 6, 7, 9, 8], [5, 5, 5, 5, 5]])
+    rollout = sample(model, Tok(), ["ab", "abc", "a"], max_new_tokens=5, temperature=1.0)
+    assert rollout.query_mask.tolist() == [[0, 1, 1], [1, 1, 1], [0, 0, 1]]
+    # the EOS is part of the response; what follows it is not; a row with no EOS is all response
+    assert rollout.response_mask.tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
+    assert rollout.ended.tolist() == [True, True, False]
+    # when every row ended early, the all-PAD columns are dropped
+    model.out = torch.tensor([[5, 9, 8, 8, 8], [5, 6, 9, 8, 8], [9, 8, 8, 8, 8]])
+    rollout = sample(model, Tok(), ["ab", "abc", "a"], max_new_tokens=5, temperature=1.0)
+    assert rollout.response.tolist() == [[5, 9, 8], [5, 6, 9], [9, 8, 8]]
+    assert rollout.response_mask.tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0]]
+
+
+def test_response_logprobs_line_up_with_the_sampled_tokens_at_the_sampling_temperature():
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.sampling import left_pad
+    from train_ppo import response_logprobs
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=32, vocab_size=50, n_layer=1, n_head=2, n_embd=16)).eval()
+    query, query_mask = left_pad([[1, 2, 3], [4, 5], [6, 7, 8, 9]], pad_id=0)
+    g = torch.Generator().manual_seed(0)
+    out, step_logits = model.generate(query, 6, temperature=0.7, attention_mask=query_mask,
+                                      generator=g, return_logits=True)
+    sequence = out
+    mask = torch.cat([query_mask, torch.ones(3, 6, dtype=torch.long)], dim=1)
+    logprobs, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=0.7)
+    # reference: the distribution each token was actually sampled from, log softmax(logits / T)
+    Tq = query.size(1)
+    expected = torch.log_softmax(step_logits / 0.7, dim=-1).gather(-1, out[:, Tq:, None]).squeeze(-1)
+    torch.testing.assert_close(logprobs, expected, atol=1e-5, rtol=0)
+    wrong_t, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=1.0)
+    assert not torch.allclose(wrong_t, expected, atol=1e-3)
