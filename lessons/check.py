@@ -463,5 +463,440 @@ def check_eos_rate(m):
     return why
 
 
+# -----------------------------------------------------------------------------
+# Exercise 04: rankings, pairs and labeler agreement (lessons/04_human_feedback.md)
+
+@check("04", "ranking_to_pairs")
+def check_ranking_to_pairs(m):
+    import itertools
+    from nanorlhf.reward import ranking_to_pairs
+    expect_equal("ranking_to_pairs([2, 0, 1]) (the docstring's example), in any order",
+                 sorted(as_pairs(call(m, "ranking_to_pairs", [2, 0, 1]))), [(0, 1), (2, 0), (2, 1)],
+                 hint="2 is best, so it beats 0 and 1; 0 beats 1. A pair is (winner, loser)")
+    rankings = [[0], [1, 0]]
+    rankings += [list(p) for k in (3, 4) for p in itertools.permutations(range(k))]
+    rng = random.Random(0)
+    rankings += [rng.sample(range(k), k) for k in range(5, 10) for _ in range(20)]
+    for ranking in rankings:
+        before = list(ranking)
+        got = as_pairs(call(m, "ranking_to_pairs", ranking))
+        expect_equal(f"ranking_to_pairs({before}), in any order", sorted(got) if isinstance(got, list) else got,
+                     sorted(ranking_to_pairs(before)),
+                     hint="every response beats every response ranked BELOW it (not only the next "
+                          "one), and the pairs hold response indices, not places in the ranking")
+        expect_equal("ranking_to_pairs must not change the list it was given", ranking, before)
+
+
+@check("04", "PREDICTED_PAIRS_K6")
+def check_pairs_k6(m):
+    from nanorlhf.reward import ranking_to_pairs
+    guess = prediction(m, "PREDICTED_PAIRS_K6")
+    n = len(ranking_to_pairs(list(range(6))))
+    why = (f"C(6, 2) = 6 * 5 / 2 = {n}: each of the 6 responses is paired with the 5 others, and "
+           "that counts every pair twice. Each response is in K - 1 = 5 pairs, which is why all "
+           "the pairs of a prompt go into one batch: shuffled as separate examples, every response "
+           "would be trained on 5 times over in one epoch, and the reward model overfits")
+    if guess != n:
+        raise Fail("not the number of pairs", expected=n, got=guess, hint=why)
+    return why
+
+
+def simulated_agreement(p, n=200_000, seed=0):
+    """Two labelers, each right with probability p, independently -> share of pairs they agree on."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(n) < p, rng.random(n) < p   # (n,) is each labeler right?
+    return float((a == b).mean())
+
+
+@check("04", "inter_labeler_agreement")
+def check_inter_labeler_agreement(m):
+    for p in (1.0, 0.5, 0.0, 0.6, 0.81, 0.9):
+        simulated = simulated_agreement(p)
+        got = call(m, "inter_labeler_agreement", p)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise Fail(f"inter_labeler_agreement({p}) should return a number", got=repr(got)) from None
+        if abs(got - simulated) > 0.005:
+            raise Fail(f"inter_labeler_agreement({p}) against a simulation of 200,000 pairs",
+                       expected=f"{simulated:.4f}", got=f"{got:.4f}",
+                       hint="they agree when both are right OR both are wrong")
+    p = 0.81
+    return (f"at p = {p} (the scripted labeler against the gold ranking, lesson 04) the formula gives "
+            f"{float(call(m, 'inter_labeler_agreement', p)):.2f}. Two noisy scripted labelers agree "
+            "on 74% of pairs, more than that: see part label_agreement")
+
+
+@lru_cache(maxsize=None)
+def tinychat_gaps(n_pairs=600, seed=1):
+    """Gold-score differences s_a - s_b of SFT-style TinyChat pairs (ties left out)."""
+    from nanorlhf import labeler
+    gaps = [labeler.score(p, a) - labeler.score(p, b) for p, a, b in labeler.sft_style_pairs(n_pairs, seed)]
+    return tuple(g for g in gaps if g != 0)
+
+
+def simulated_label_agreement(gaps, noise, seed=0):
+    """Noisy labelers by sampling, as labeler.rank does -> (with_gold, with_each_other)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    draws = max(400, 200_000 // len(gaps))  # labelings of each pair: 200,000 or more in all
+    gap = np.array(gaps)[None, :]                                    # (1, P) s_a - s_b
+    def noisy_pick_a():  # each response's score gets its own noise
+        return gap + noise * (rng.standard_normal((draws, gap.shape[1]))
+                              - rng.standard_normal((draws, gap.shape[1]))) > 0   # (draws, P)
+    a, b = noisy_pick_a(), noisy_pick_a()
+    return float((a == (gap > 0)).mean()), float((a == b).mean())
+
+
+@check("04", "label_agreement")
+def check_label_agreement(m):
+    cases = [((1.0, -1.0, 0.3, -2.5, 4.0), 1.0, "a few made-up gaps"),
+             (tinychat_gaps(), 1.1, "the gaps of 600 TinyChat pairs at the default noise 1.1"),
+             (tinychat_gaps(), 2.0, "the same gaps at noise 2.0")]
+    for gaps, noise, what in cases:
+        got = call(m, "label_agreement", list(gaps), noise)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Fail(f"label_agreement on {what} should return two numbers", got=repr(got))
+        expected = simulated_label_agreement(gaps, noise)
+        for name, g, e in zip(("with_gold", "with_each_other"), got, expected):
+            if abs(float(g) - e) > 0.01:
+                raise Fail(f"{name} on {what}, against a simulation of noisy labelers",
+                           expected=f"{e:.3f}", got=f"{float(g):.3f}",
+                           hint="for one pair the labeler is right with probability "
+                                "p = Phi(|gap| / (noise * sqrt(2))); the two labelers agree with "
+                                "probability p^2 + (1 - p)^2 FOR THAT PAIR; then average over pairs")
+    with_gold, each_other = (float(x) for x in call(m, "label_agreement", list(tinychat_gaps()), 1.1))
+    naive = with_gold ** 2 + (1 - with_gold) ** 2
+    return (f"on TinyChat pairs a noisy labeler agrees with the gold order {with_gold:.1%} of the time "
+            f"and with another noisy labeler {each_other:.1%}. Part 3's formula with p = {with_gold:.2f} "
+            f"would say {naive:.1%}: too low, because p differs from pair to pair and p^2 + (1 - p)^2 "
+            "is convex (Jensen). Easy pairs are agreed on almost always, close pairs about half "
+            "the time")
+
+
+# -----------------------------------------------------------------------------
+# Exercise 05: the reward model (lessons/05_reward_model.md)
+
+@check("05", "pairwise_loss")
+def check_pairwise_loss(m):
+    import torch.nn.functional as F
+    def reference(r_w, r_l):
+        return -F.logsigmoid(r_w.double() - r_l.double()).mean()
+    expect_close("pairwise_loss of equal scores: the model cannot tell the two apart",
+                 call(m, "pairwise_loss", torch.zeros(3), torch.zeros(3)), torch.tensor(math.log(2)),
+                 hint="sigmoid(0) = 1/2, and -log(1/2) = log 2 = 0.693: where the training starts")
+    expect_close("pairwise_loss([2.], [0.]) = log(1 + exp(-2))",
+                 call(m, "pairwise_loss", torch.tensor([2.0]), torch.tensor([0.0])),
+                 torch.tensor(math.log1p(math.exp(-2))), hint="the loss is -log sigmoid(r_w - r_l)")
+    g = torch.Generator().manual_seed(0)
+    r_w, r_l = torch.randn(50, generator=g) * 3, torch.randn(50, generator=g) * 3
+    expect_close("pairwise_loss on 50 random pairs", call(m, "pairwise_loss", r_w, r_l), reference(r_w, r_l),
+                 hint="the MEAN over pairs of -log sigmoid(r_w - r_l), a scalar (0-dimensional) tensor")
+    for w, l in ((-200.0, 200.0), (200.0, -200.0)):
+        r_w, r_l = torch.tensor([w, 0.0]), torch.tensor([l, 0.0])
+        got = call(m, "pairwise_loss", r_w, r_l)
+        if isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
+            raise Fail(f"pairwise_loss({r_w.tolist()}, {r_l.tolist()}) in float32 is not finite", got=got,
+                       hint="sigmoid(-400) underflows to 0 in float32 and exp(400) overflows; "
+                            "F.logsigmoid or F.softplus(-d) compute log(1 + exp(-d)) safely")
+        expect_close(f"pairwise_loss({r_w.tolist()}, {r_l.tolist()}) in float32", got, reference(r_w, r_l),
+                     atol=1e-3, hint="a margin of -400 costs 400 / 2 = 200 averaged over the two pairs")
+
+
+@check("05", "pairwise_loss_grad")
+def check_pairwise_loss_grad(m):
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(1)
+    cases = [(torch.tensor([1.0, -0.5, 3.0, 0.0]), torch.tensor([0.0, 0.5, -2.0, 0.0])),
+             (torch.randn(40, generator=g) * 3, torch.randn(40, generator=g) * 3),
+             (torch.tensor([-200.0, 200.0, 0.0]), torch.tensor([200.0, -200.0, 0.0]))]
+    for r_w, r_l in cases:
+        w64, l64 = r_w.double().requires_grad_(), r_l.double().requires_grad_()
+        (-F.logsigmoid(w64 - l64).mean()).backward()      # float64 autograd: the reference
+        with torch.no_grad():
+            got = call(m, "pairwise_loss_grad", r_w.clone(), r_l.clone())
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Fail("pairwise_loss_grad should return (grad_w, grad_l)", got=repr(got))
+        what = f"the gradient on {len(r_w)} pairs" + (" with margins of +-400" if r_w.abs().max() > 100 else "")
+        hint = ("with d = r_w - r_l, d/dd [-log sigmoid(d)] = -(1 - sigmoid(d)) = -sigmoid(-d); "
+                "divide by N for the mean, and dL/dr_l = -dL/dr_w. torch.sigmoid is safe for any d")
+        expect_close(what + ", grad_w", got[0], w64.grad, atol=1e-6, hint=hint)
+        expect_close(what + ", grad_l", got[1], l64.grad, atol=1e-6, hint=hint)
+    return ("a pair the model already orders by a wide margin has a gradient near 0; a pair it "
+            "gets badly wrong pulls with the full 1/N. So the update is dominated by the pairs the "
+            "model still gets wrong, including those whose noisy label contradicts the truth")
+
+
+@check("05", "last_token_index")
+def check_last_token_index(m):
+    from nanorlhf.reward import last_token_index
+    masks = [torch.tensor([[0, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]),  # the docstring's example
+             torch.tensor([[1, 1, 1, 0, 0]]), torch.tensor([[0, 0, 1, 1, 1]]), torch.tensor([[1]]),
+             torch.tensor([[0, 0, 1, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 1]])]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):  # random rows: left padding, at least one real token, right padding
+        B, T = 6, int(torch.randint(1, 14, (1,), generator=g))
+        left = torch.randint(0, T, (B, 1), generator=g)
+        real = 1 + (torch.rand(B, 1, generator=g) * (T - left)).long()  # 1 .. T - left
+        columns = torch.arange(T)[None, :]
+        masks.append(((columns >= left) & (columns < left + real)).long())
+    for mask in masks:
+        got = call(m, "last_token_index", mask.clone())
+        try:
+            got = torch.as_tensor(got).tolist()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        expect_equal(f"last_token_index({mask.tolist()})", got, last_token_index(mask).tolist(),
+                     hint="mask.sum(1) - 1 is right only without LEFT padding, and argmax of the mask "
+                          "finds the FIRST real token. Try weighting each column by its index")
+
+
+@lru_cache(maxsize=None)
+def bradley_terry_world(n_pairs, visible=16, d=16, n_test=20_000, steps=300, seed=0):
+    """Fit a linear reward model with the pairwise loss on n_pairs noisy labels of a synthetic
+    Bradley-Terry world -> (held-out accuracy against noisy labels, against the gold order).
+    visible < d: the model sees only the first `visible` features (it cannot fit the truth)."""
+    from nanorlhf.reward import pairwise_loss
+    g = torch.Generator().manual_seed(seed)
+    w_true = torch.randn(d, generator=g, dtype=torch.float64)
+    w_true = w_true / w_true.norm()  # gold score s = w* . x; noise 1 per response: 75% ceiling
+
+    def labeled_pairs(n):
+        x_a, x_b = (torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(2))  # (n, d)
+        s_a, s_b = x_a @ w_true, x_b @ w_true                                             # (n,)
+        noisy_a = s_a + torch.randn(n, generator=g, dtype=torch.float64)
+        noisy_b = s_b + torch.randn(n, generator=g, dtype=torch.float64)
+        return x_a[:, :visible], x_b[:, :visible], noisy_a > noisy_b, s_a > s_b
+
+    x_a, x_b, a_wins, _ = labeled_pairs(n_pairs)
+    x_w = torch.where(a_wins[:, None], x_a, x_b)   # (n, visible) the labeler's winners
+    x_l = torch.where(a_wins[:, None], x_b, x_a)
+    w = torch.zeros(visible, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([w], lr=0.05)
+    for _ in range(steps):
+        loss = pairwise_loss(x_w @ w, x_l @ w)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    x_a, x_b, a_wins, a_better = labeled_pairs(n_test)
+    with torch.no_grad():
+        rm_prefers_a = x_a @ w > x_b @ w
+    return (rm_prefers_a == a_wins).double().mean().item(), (rm_prefers_a == a_better).double().mean().item()
+
+
+def bradley_terry_story():
+    curve = ", ".join(f"{n:,} pairs {bradley_terry_world(n)[0]:.1%} / {bradley_terry_world(n)[1]:.1%}"
+                      for n in (100, 1000, 10_000))
+    blind = bradley_terry_world(10_000, visible=8)
+    return (f"held-out accuracy against the noisy labels / the gold order: {curve}. Against noisy "
+            "labels no model can beat the 75% ceiling, since a quarter of the labels contradict "
+            "the truth; against the gold order a model of the right shape approaches 100%. A model "
+            f"that sees only 8 of the 16 features stops at {blind[0]:.1%} / {blind[1]:.1%} however "
+            "many pairs it gets: more data cannot teach what the model cannot represent. Our "
+            "reward model on arithmetic and sorting is in that position (lesson 05)")
+
+
+def check_bradley_terry_prediction(m, name, which, tolerance):
+    guess = prediction(m, name)
+    measured = bradley_terry_world(10_000)[which]
+    why = bradley_terry_story()
+    if abs(guess - measured) > tolerance:
+        raise Fail(f"the prediction is more than {tolerance} away from the measurement",
+                   expected=f"{measured:.3f}", got=f"{guess:.3f}", hint=why)
+    return why
+
+
+@check("05", "PREDICTED_NOISY_ACCURACY")
+def check_noisy_accuracy(m):
+    return check_bradley_terry_prediction(m, "PREDICTED_NOISY_ACCURACY", 0, 0.03)
+
+
+@check("05", "PREDICTED_GOLD_ACCURACY")
+def check_gold_accuracy(m):
+    return check_bradley_terry_prediction(m, "PREDICTED_GOLD_ACCURACY", 1, 0.04)
+
+
+# -----------------------------------------------------------------------------
+# Exercise 06: PPO (lessons/06_ppo.md)
+
+def ppo_batch(seed, B=6, R=10):
+    """Random rewards and values with garbage after each response's end, and a prefix mask
+    with rows of every length from 1 to R -> rewards, values, mask, all (B, R) float64."""
+    g = torch.Generator().manual_seed(seed)
+    rewards = torch.randn(B, R, generator=g, dtype=torch.float64)
+    values = torch.randn(B, R, generator=g, dtype=torch.float64)
+    lengths = torch.randint(1, R + 1, (B,), generator=g)
+    lengths[0], lengths[1] = 1, R
+    mask = (torch.arange(R)[None, :] < lengths[:, None]).double()   # (B, R)
+    return rewards, values, mask
+
+
+GAE_WORKED = (torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[0.5, 0.25, 9.0]]), torch.tensor([[1.0, 1.0, 0.0]]))
+GAE_HINT_MASK = ("the value after the last valid token is 0: use values * mask, never the value model's "
+                 "reading of PAD; and reset A_{t+1} to 0 past the end (multiply by mask[:, t])")
+
+
+def as_pair_of_tensors(got, what):
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Fail(f"{what} should return (advantages, returns)", got=repr(got)[:80])
+    return got
+
+
+@check("06", "compute_gae")
+def check_compute_gae(m):
+    from train_ppo import compute_gae
+    rewards, values, mask = GAE_WORKED
+    adv, ret = as_pair_of_tensors(call(m, "compute_gae", rewards, values, mask, 1.0, 1.0), "compute_gae")
+    hint = ("V(s_2) = 9.0 lies after the end: it counts as 0. delta_1 = 1 + 0 - 0.25 = 0.75 = A_1; "
+            "delta_0 = 0 + 0.25 - 0.5 = -0.25, A_0 = -0.25 + 1 * 1 * 0.75 = 0.5")
+    expect_close("the docstring's example (gamma = lam = 1), advantages", adv, torch.tensor([[0.5, 0.75, 0.0]]),
+                 hint=hint)
+    expect_close("the docstring's example, returns", ret, torch.tensor([[1.0, 1.0, 0.0]]),
+                 hint="returns = advantages + values, on the valid tokens only")
+    adv, _ = as_pair_of_tensors(call(m, "compute_gae", rewards, values, mask, 1.0, 0.5), "compute_gae")
+    expect_close("the same example at lam = 0.5", adv, torch.tensor([[0.125, 0.75, 0.0]]),
+                 hint="A_0 = delta_0 + gamma * lam * A_1 = -0.25 + 0.5 * 0.75")
+    for seed, (gamma, lam) in enumerate([(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0), (1.0, 0.0)]):
+        rewards, values, mask = ppo_batch(seed)
+        expected = compute_gae(rewards, values, mask, gamma, lam)
+        got = as_pair_of_tensors(call(m, "compute_gae", rewards.clone(), values.clone(), mask, gamma, lam),
+                                 "compute_gae")
+        what = f"6 random responses of 1 to 10 tokens, gamma = {gamma}, lam = {lam}"
+        expect_close(what + ", advantages", got[0], expected[0], hint=GAE_HINT_MASK)
+        expect_close(what + ", returns", got[1], expected[1], hint=GAE_HINT_MASK)
+    return ("lam = 0 gives the one-step TD error delta_t (low variance, but only as good as V); "
+            "lam = 1 gives the Monte Carlo return minus V (no bias from V, more variance): part 2")
+
+
+@check("06", "monte_carlo_advantages")
+def check_monte_carlo_advantages(m):
+    from train_ppo import compute_gae
+    rewards, values, mask = GAE_WORKED
+    got = call(m, "monte_carlo_advantages", rewards, values, mask)
+    if isinstance(got, (tuple, list)):
+        raise Fail("monte_carlo_advantages should return one tensor, the advantages", got=type(got).__name__)
+    expect_close("the docstring's example", got, torch.tensor([[0.5, 0.75, 0.0]]),
+                 hint="A_0 = (0 + 1) - 0.5 and A_1 = 1 - 0.25; the PAD column gives 0")
+    for seed in range(5):
+        rewards, values, mask = ppo_batch(100 + seed)
+        expected, _ = compute_gae(rewards, values, mask, 1.0, 1.0)
+        expect_close("6 random responses, against compute_gae(..., gamma=1, lam=1)",
+                     call(m, "monte_carlo_advantages", rewards.clone(), values.clone(), mask), expected,
+                     hint="sum the rewards of the valid tokens only (rewards * mask), from t to the end: "
+                          "(r * mask).flip(1).cumsum(1).flip(1); subtract V(s_t); multiply by mask. Padding "
+                          "in the returns is one of the known bugs")
+    return ("with gamma = lam = 1 the deltas telescope: every V(s_{t+1}) cancels the -V(s_{t+1}) of the "
+            "next delta, and only G_t - V(s_t) is left. So GAE at lam = 1 IS Monte Carlo, and lam < 1 "
+            "trades some of its variance for bias from the value model")
+
+
+def kl_example(beta):
+    """Exercise 06's response: four tokens and one PAD column -> (per-token rewards, kl)."""
+    from train_ppo import kl_penalised_rewards
+    logprobs = torch.tensor([[-0.1, -0.2, -1.5, -0.1, -0.2]])
+    ref_logprobs = torch.tensor([[-2.4, -1.0, -0.5, -0.3, -3.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])
+    return kl_penalised_rewards(torch.tensor([1.5]), logprobs, ref_logprobs, mask, beta)
+
+
+def kl_story():
+    rewards, kl = kl_example(0.2)
+    slope = kl_example(0.0)[0].sum().item() - kl_example(1.0)[0].sum().item()
+    per_token = ", ".join(f"{x:+.2f}" for x in kl[0, :4].tolist())
+    return (f"KL_t = log pi - log pi_ref = {per_token} on the four tokens (the PAD column counts 0). "
+            f"They sum to {slope:.2f} nats, so the total reward is 1.5 - beta * {slope:.2f}: it FALLS as "
+            f"beta grows, by {slope:.2f} per unit of beta. At beta = 0.2: per-token rewards "
+            f"{', '.join(f'{x:+.2f}' for x in rewards[0, :4].tolist())}, total {rewards.sum().item():.3f}. "
+            "Column 2 is negative: a single sample of the k1 estimator can be, and that token EARNS reward; "
+            "only the expectation over a ~ pi is a KL, >= 0. At beta = 0 the penalty is gone and "
+            "nothing holds the policy near SFT")
+
+
+@check("06", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2")
+def check_total_reward_prediction(m):
+    guess = prediction(m, "PREDICTED_TOTAL_REWARD_AT_BETA_0_2")
+    measured = kl_example(0.2)[0].sum().item()
+    if abs(guess - measured) > 0.02:
+        raise Fail("not the total of kl_penalised_rewards at beta = 0.2", expected=f"{measured:.3f}",
+                   got=f"{guess:.3f}", hint=kl_story())
+    return kl_story()
+
+
+@check("06", "PREDICTED_BETA_AT_ZERO_REWARD")
+def check_zero_reward_beta(m):
+    guess = prediction(m, "PREDICTED_BETA_AT_ZERO_REWARD")
+    at_0, at_1 = kl_example(0.0)[0].sum().item(), kl_example(1.0)[0].sum().item()
+    measured = at_0 / (at_0 - at_1)   # the total is linear in beta: at_0 - beta * (at_0 - at_1)
+    why = (f"the total reward is 1.5 - beta * KL with KL = {at_0 - at_1:.2f} nats summed over the valid "
+           f"tokens, so it reaches 0 at beta = 1.5 / {at_0 - at_1:.2f} = {measured:.3f}. With the default "
+           "beta = 0.05 a response must move 30 nats away from SFT before the penalty cancels a score of 1.5")
+    if abs(guess - measured) > 0.02:
+        raise Fail("not the beta at which the total reward is 0", expected=f"{measured:.3f}",
+                   got=f"{guess:.3f}", hint=why)
+    return why
+
+
+def policy_loss_and_grad(fn, logprobs, old_logprobs, advantages, mask, cliprange):
+    """fn's loss and its gradient with respect to logprobs."""
+    logprobs = logprobs.clone().requires_grad_()
+    loss = fn(logprobs, old_logprobs, advantages, mask, cliprange)
+    if isinstance(loss, (tuple, list)):
+        raise Fail("clipped_policy_loss should return the loss only, a scalar tensor", got=type(loss).__name__)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise Fail("clipped_policy_loss should return a scalar (0-dimensional) tensor",
+                   got=tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__)
+    if not loss.requires_grad:
+        raise Fail("no gradient flows from the loss back to logprobs",
+                   hint="keep it all in torch: no .item(), .detach() or torch.no_grad()")
+    loss.backward()
+    grad = logprobs.grad if logprobs.grad is not None else torch.zeros_like(logprobs)
+    return loss.detach(), grad
+
+
+@check("06", "clipped_policy_loss")
+def check_clipped_policy_loss(m):
+    from train_ppo import policy_loss
+    student = lambda *args: call(m, "clipped_policy_loss", *args)
+    reference = lambda *args: policy_loss(*args)[0]
+    # the hand-worked example of tests/test_ppo.py: ratios 1.5, 0.5, 1.0 and a masked token
+    new = torch.log(torch.tensor([[1.5, 0.5, 1.0, 7.0]]))
+    loss, _ = policy_loss_and_grad(student, new, torch.zeros(1, 4), torch.tensor([[1.0, -1.0, 2.0, 5.0]]),
+                                   torch.tensor([[1.0, 1.0, 1.0, 0.0]]), 0.2)
+    expect_close("ratios 1.5, 0.5, 1.0 with advantages +1, -1, +2 and a masked 4th token, eps = 0.2",
+                 loss, torch.tensor((-1.2 + 0.8 - 2.0) / 3),
+                 hint="per token -min(1.5, 1.2) = -1.2, -min(-0.5, -0.8) = 0.8, -2.0; the mean over the "
+                      "3 valid tokens")
+    # one token at a time: (ratio, advantage, loss, gradient of the loss with respect to logprobs)
+    cases = [(1.5, 1.0, -1.2, 0.0, "ratio above 1 + eps with A > 0: already more likely, the clip stops the push"),
+             (0.5, -1.0, 0.8, 0.0, "ratio below 1 - eps with A < 0: already less likely, the clip stops the push"),
+             (1.5, -1.0, 1.5, 1.5, "ratio above 1 + eps with A < 0: a bad token made MORE likely. The min keeps "
+                                   "the unclipped term, so this is undone with full force"),
+             (0.5, 1.0, -0.5, -0.5, "ratio below 1 - eps with A > 0: a good token made less likely, also undone"),
+             (1.1, 1.0, -1.1, -1.1, "ratio inside [1 - eps, 1 + eps]: the plain surrogate -ratio * A")]
+    for ratio, a, expected_loss, expected_grad, hint in cases:
+        loss, grad = policy_loss_and_grad(student, torch.log(torch.tensor([[ratio]])), torch.zeros(1, 1),
+                                          torch.tensor([[a]]), torch.ones(1, 1), 0.2)
+        what = f"one token, ratio {ratio}, A = {a:+}, eps = 0.2"
+        expect_close(what + ": the loss", loss, torch.tensor(expected_loss), hint=hint)
+        expect_close(what + ": d loss / d logprob", grad, torch.tensor([[expected_grad]]), hint=hint)
+    for seed, eps in enumerate([0.2, 0.1, 0.3]):
+        g = torch.Generator().manual_seed(seed)
+        old = -torch.rand(5, 9, generator=g, dtype=torch.float64) * 3
+        new = old + 0.4 * torch.randn(5, 9, generator=g, dtype=torch.float64)
+        advantages = torch.randn(5, 9, generator=g, dtype=torch.float64)
+        _, _, mask = ppo_batch(seed, B=5, R=9)
+        loss, grad = policy_loss_and_grad(student, new, old, advantages, mask, eps)
+        expected_loss, expected_grad = policy_loss_and_grad(reference, new, old, advantages, mask, eps)
+        what = f"5 random responses, eps = {eps}"
+        expect_close(what + ": the loss", loss, expected_loss, hint="the mean over the valid tokens only")
+        expect_close(what + ": the gradient", grad, expected_grad,
+                     hint="min of the two objectives (max of the two losses), token by token; masked tokens "
+                          "get no gradient")
+    return ("the clip is one-sided: it removes the incentive to move a token's ratio further than eps in "
+            "the direction its advantage wants, never the correction when a step went the wrong way. "
+            "clipfrac in the log is the share of tokens where the clipped term is the one in use")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,17 +19,19 @@ from pathlib import Path
 import pytest
 import regex
 import torch
+from torch.nn import functional as F
 
 from lessons import check
+from nanorlhf.reward import last_token_index, pairwise_loss, ranking_to_pairs
 from nanorlhf.sft import IGNORE
 from nanorlhf.tokenizer import SPLIT_PATTERN, merge, train_merges
+from train_ppo import compute_gae, masked_mean, policy_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "lessons").glob("*.md"))
 EXERCISES = sorted((ROOT / "lessons" / "exercises").glob("ex*_*.py"))
 # lessons the overview links to before their authors have written them
-PLANNED = {"lessons/04_human_feedback.md", "lessons/05_reward_model.md", "lessons/06_ppo.md",
-           "lessons/07_results.md"}
+PLANNED = set()
 
 
 # -----------------------------------------------------------------------------
@@ -57,6 +59,64 @@ def sft_targets_solution(prompt_ids, response_ids, eos_id):
     return ids[:-1], [IGNORE] * (len(prompt_ids) - 1) + ids[len(prompt_ids):]
 
 
+def label_agreement_solution(gaps, noise):
+    # a labeler is right on a pair with p = P(gap + N(0, 2 noise^2) has the gap's sign)
+    p = [0.5 * (1 + math.erf(abs(g) / (2 * noise))) for g in gaps]
+    return sum(p) / len(p), sum(q * q + (1 - q) ** 2 for q in p) / len(p)
+
+
+def pairwise_loss_grad_solution(r_w, r_l):
+    # d/dr_w mean(-log sigmoid(r_w - r_l)) = -sigmoid(r_l - r_w) / N
+    grad_w = -torch.sigmoid(r_l - r_w) / r_w.numel()
+    return grad_w, -grad_w
+
+
+def monte_carlo_advantages_solution(rewards, values, mask):
+    # G_t = sum of the valid rewards from t to the end; A_t = G_t - V(s_t)
+    returns = (rewards * mask).flip(1).cumsum(1).flip(1)
+    return (returns - values) * mask
+
+
+def compute_gae_unmasked_values(rewards, values, mask, gamma, lam):  # bootstraps from V(PAD)
+    advantages, next_advantage = torch.zeros_like(rewards), torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.size(1))):
+        next_value = values[:, t + 1] if t + 1 < rewards.size(1) else torch.zeros_like(values[:, 0])
+        next_advantage = (rewards[:, t] + gamma * next_value - values[:, t] + gamma * lam * next_advantage) * mask[:, t]
+        advantages[:, t] = next_advantage
+    return advantages, (advantages + values) * mask
+
+
+def compute_gae_without_lambda(rewards, values, mask, gamma, lam):  # A_t = delta_t + gamma A_{t+1}
+    return compute_gae(rewards, values, mask, gamma, 1.0)
+
+
+def monte_carlo_with_padding(rewards, values, mask):  # sums the garbage rewards after EOS too
+    return (rewards.flip(1).cumsum(1).flip(1) - values) * mask
+
+
+def monte_carlo_forward(rewards, values, mask):  # the rewards BEFORE t instead of from t on
+    return ((rewards * mask).cumsum(1) - values) * mask
+
+
+def clipped_policy_loss_unclipped(logprobs, old_logprobs, advantages, mask, cliprange):
+    return masked_mean(-advantages * torch.exp(logprobs - old_logprobs), mask)
+
+
+def clipped_policy_loss_without_min(logprobs, old_logprobs, advantages, mask, cliprange):  # clip only
+    ratio = torch.clamp(torch.exp(logprobs - old_logprobs), 1 - cliprange, 1 + cliprange)
+    return masked_mean(-advantages * ratio, mask)
+
+
+def clipped_policy_loss_optimistic(logprobs, old_logprobs, advantages, mask, cliprange):  # max, not min
+    ratio = torch.exp(logprobs - old_logprobs)
+    clipped = torch.clamp(ratio, 1 - cliprange, 1 + cliprange)
+    return masked_mean(torch.min(-advantages * ratio, -advantages * clipped), mask)
+
+
+def clipped_policy_loss_padded_mean(logprobs, old_logprobs, advantages, mask, cliprange):  # / (B R)
+    return policy_loss(logprobs, old_logprobs, advantages, mask, cliprange)[0] * mask.sum() / mask.numel()
+
+
 # exercise -> {name in the stub: a correct answer}
 SOLUTIONS = {
     "01": dict(merge=merge, encode_chunk=encode_chunk_solution, train=train_merges,
@@ -64,6 +124,13 @@ SOLUTIONS = {
     "02": dict(position_ids=lambda mask: (mask.cumsum(dim=1) - 1).clamp(min=0), attention=attention_solution,
                PREDICTED_INIT_LOSS_320=math.log(320)),
     "03": dict(sft_targets=sft_targets_solution, PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS=0.0),
+    "04": dict(ranking_to_pairs=ranking_to_pairs, PREDICTED_PAIRS_K6=15,
+               inter_labeler_agreement=lambda p: p * p + (1 - p) ** 2, label_agreement=label_agreement_solution),
+    "05": dict(pairwise_loss=pairwise_loss, pairwise_loss_grad=pairwise_loss_grad_solution,
+               last_token_index=last_token_index, PREDICTED_NOISY_ACCURACY=0.75, PREDICTED_GOLD_ACCURACY=0.98),
+    "06": dict(compute_gae=compute_gae, monte_carlo_advantages=monte_carlo_advantages_solution,
+               PREDICTED_TOTAL_REWARD_AT_BETA_0_2=1.04, PREDICTED_BETA_AT_ZERO_REWARD=1.5 / 2.3,
+               clipped_policy_loss=lambda *args: policy_loss(*args)[0]),
 }
 
 
@@ -143,6 +210,28 @@ def sft_targets_off_by_one(prompt_ids, response_ids, eos_id):  # also masks the 
     return x, [IGNORE] * len(prompt_ids) + targets[len(prompt_ids):]
 
 
+def label_agreement_without_sqrt2(gaps, noise):  # noise on the difference, not on each score
+    return label_agreement_solution([g * math.sqrt(2) for g in gaps], noise)
+
+
+def label_agreement_of_the_mean(gaps, noise):  # p^2 + (1 - p)^2 of the average p (Jensen)
+    p, _ = label_agreement_solution(gaps, noise)
+    return p, p * p + (1 - p) ** 2
+
+
+def pairwise_loss_naive(r_w, r_l):  # log(sigmoid(-400)) = log(0) in float32
+    return -torch.log(torch.sigmoid(r_w - r_l)).mean()
+
+
+def pairwise_loss_grad_sum(r_w, r_l):  # the gradient of the sum, not of the mean
+    return tuple(g * r_w.numel() for g in pairwise_loss_grad_solution(r_w, r_l))
+
+
+def pairwise_loss_grad_wrong_sigmoid(r_w, r_l):  # sigmoid(d) where sigmoid(-d) belongs
+    grad_w = -torch.sigmoid(r_w - r_l) / r_w.numel()
+    return grad_w, -grad_w
+
+
 # (exercise, part, name in the stub, a typical wrong answer)
 WRONG = [
     ("01", "merge", "merge", merge_first_only),
@@ -161,6 +250,39 @@ WRONG = [
     ("03", "sft_targets", "sft_targets", sft_targets_without_eos),
     ("03", "sft_targets", "sft_targets", sft_targets_off_by_one),
     ("03", "PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS", "PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS", 0.9),
+    ("04", "ranking_to_pairs", "ranking_to_pairs", lambda r: list(zip(r, r[1:]))),  # neighbours only
+    ("04", "ranking_to_pairs", "ranking_to_pairs", lambda r: [(l, w) for w, l in ranking_to_pairs(r)]),
+    ("04", "ranking_to_pairs", "ranking_to_pairs",  # places in the ranking instead of response indices
+     lambda r: [(i, j) for i in range(len(r)) for j in range(i + 1, len(r))]),
+    ("04", "PREDICTED_PAIRS_K6", "PREDICTED_PAIRS_K6", 30),  # ordered pairs
+    ("04", "inter_labeler_agreement", "inter_labeler_agreement", lambda p: p * p),  # both right only
+    ("04", "label_agreement", "label_agreement", label_agreement_without_sqrt2),
+    ("04", "label_agreement", "label_agreement", label_agreement_of_the_mean),
+    ("05", "pairwise_loss", "pairwise_loss", lambda r_w, r_l: -F.logsigmoid(r_w - r_l).sum()),
+    ("05", "pairwise_loss", "pairwise_loss", lambda r_w, r_l: -F.logsigmoid(r_l - r_w).mean()),
+    ("05", "pairwise_loss", "pairwise_loss", pairwise_loss_naive),
+    ("05", "pairwise_loss_grad", "pairwise_loss_grad", pairwise_loss_grad_sum),
+    ("05", "pairwise_loss_grad", "pairwise_loss_grad", pairwise_loss_grad_wrong_sigmoid),
+    ("05", "last_token_index", "last_token_index", lambda mask: mask.sum(dim=1) - 1),  # right padding only
+    ("05", "last_token_index", "last_token_index", lambda mask: mask.argmax(dim=1)),   # the first real token
+    ("05", "PREDICTED_NOISY_ACCURACY", "PREDICTED_NOISY_ACCURACY", 0.9),   # "more data beats the noise"
+    ("05", "PREDICTED_GOLD_ACCURACY", "PREDICTED_GOLD_ACCURACY", 0.75),   # "capped at the ceiling"
+    ("06", "compute_gae", "compute_gae", compute_gae_unmasked_values),
+    ("06", "compute_gae", "compute_gae", compute_gae_without_lambda),
+    ("06", "monte_carlo_advantages", "monte_carlo_advantages", monte_carlo_with_padding),
+    ("06", "monte_carlo_advantages", "monte_carlo_advantages", monte_carlo_forward),
+    ("06", "monte_carlo_advantages", "monte_carlo_advantages",  # the returns, not the advantages
+     lambda r, v, mask: (r * mask).flip(1).cumsum(1).flip(1) * mask),
+    ("06", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", 1.5 - 0.2 * 4.3),  # |KL|
+    ("06", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", 1.5 - 0.2 * 5.1),  # + PAD
+    ("06", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", "PREDICTED_TOTAL_REWARD_AT_BETA_0_2", 1.5 + 0.2 * 2.3),  # sign
+    ("06", "PREDICTED_BETA_AT_ZERO_REWARD", "PREDICTED_BETA_AT_ZERO_REWARD", 1.5 / 4.3),
+    ("06", "clipped_policy_loss", "clipped_policy_loss", clipped_policy_loss_unclipped),
+    ("06", "clipped_policy_loss", "clipped_policy_loss", clipped_policy_loss_without_min),
+    ("06", "clipped_policy_loss", "clipped_policy_loss", clipped_policy_loss_optimistic),
+    ("06", "clipped_policy_loss", "clipped_policy_loss", clipped_policy_loss_padded_mean),
+    ("06", "clipped_policy_loss", "clipped_policy_loss",  # a detached loss: no gradient
+     lambda *args: policy_loss(*[a.detach() for a in args[:4]], args[4])[0]),
 ]
 
 
