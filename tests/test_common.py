@@ -61,3 +61,18 @@ def test_spearman_hand_worked():
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     # ranks [1, 2, 3] against [1.5, 1.5, 3] (a tie): Pearson of those ranks
     assert spearman([1, 2, 3], [5, 5, 9]) == pytest.approx(0.8660254)
+
+
+def test_an_interrupted_save_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from nanorlhf import common
+    path = str(tmp_path / "sft.pt")
+    common.atomic_save({"step": 1}, path)
+
+    def crash(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt   # Ctrl-C in the middle of writing
+    monkeypatch.setattr(common.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        common.atomic_save({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path) == {"step": 1}

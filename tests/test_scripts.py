@@ -62,3 +62,17 @@ def test_ppo_raises_a_learnable_reward(smoke_dir, tmp_path):
     _, _, meta = load_checkpoint(f"{tmp_path}/ppo.pt")
     scores = [row["score"] for row in meta["log"]]
     assert sum(scores[-4:]) / 4 > sum(scores[:4]) / 4 + 0.3, scores
+
+
+def test_ppo_resumes_from_its_checkpoint(smoke_dir, tmp_path):
+    import shutil
+    for name in ("sft.pt", "rm.pt", "ppo.pt"):
+        shutil.copy(f"{smoke_dir}/{name}", f"{tmp_path}/{name}")
+    _, _, before = load_checkpoint(f"{tmp_path}/ppo.pt")
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "true",
+                 "--iters", "4", "--eval-interval", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed from {tmp_path}/ppo.pt at iteration {before['iter']}" in result.stdout
+    _, _, after = load_checkpoint(f"{tmp_path}/ppo.pt")
+    assert after["iter"] == 4 and len(after["log"]) == 4
+    assert after["log"][:before["iter"]] == before["log"]     # the earlier iterations are kept as they were
