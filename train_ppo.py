@@ -54,7 +54,7 @@ class Args:
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
-    ptx_coef: float = arg(0.0, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
+    ptx_coef: float = arg(0.5, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     sample_interval: int = arg(20, "print sample responses every N iterations")
@@ -105,7 +105,7 @@ def kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, beta):
     # r_t = -beta * KL_t  (+ r_theta(x, y) at the last valid token)
     rewards = -beta * kl
     last = response_mask.sum(dim=1).long() - 1                          # (B,)
-    rewards[torch.arange(scores.size(0)), last] += scores
+    rewards[torch.arange(scores.size(0), device=scores.device), last] += scores
     return rewards, kl
 
 
@@ -252,7 +252,8 @@ if __name__ == "__main__":
         optimizer.load_state_dict(meta["optimizer"])
         log.rows, start, beta = meta["log"], meta["iter"] + 1, meta["beta"]
         print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
-    generator = torch.Generator(device=device).manual_seed(args.seed + start)
+    generator = torch.Generator(device=device).manual_seed(args.seed + start)   # sampling
+    shuffle = torch.Generator().manual_seed(args.seed + start)                  # minibatch order
     prompt_order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
 
     for it in range(start, args.iters + 1):
@@ -282,7 +283,7 @@ if __name__ == "__main__":
         t2 = time.time()
         stats = []
         for epoch in range(args.ppo_epochs):
-            for mb in torch.randperm(len(batch_prompts), generator=generator).split(args.minibatch_size):
+            for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size):
                 mask = response_mask[mb]
                 logprobs, entropy = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
                                                       args.temperature)
