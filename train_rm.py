@@ -21,7 +21,8 @@ import torch
 
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
-from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_seed, spearman
+from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr,
+                             set_seed, spearman)
 from nanorlhf.data import load_jsonl
 from nanorlhf.feedback import collect_comparisons, gold_agreement, load_comparisons, save_comparisons
 from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
@@ -177,8 +178,7 @@ if __name__ == "__main__":
         for i in range(0, len(train), args.batch_prompts):
             step += 1
             lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(optimizer, lr)
             batch = [train[j] for j in perm[i:i + args.batch_prompts]]
             idx, mask, winners, losers = comparison_batch(batch, tokenizer, model.config.block_size)
             scores = model(idx.to(device), mask.to(device))          # (N,) one per response

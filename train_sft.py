@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_seed
+from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr, set_seed
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.sampling import evaluate_gold
@@ -99,8 +99,7 @@ if __name__ == "__main__":
     t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
     for step in range(1, args.max_iters + 1):
         lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         x, targets = next(batches)
         x, targets = x.to(device), targets.to(device)
         _, loss = model(x, targets)

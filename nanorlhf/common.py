@@ -150,6 +150,12 @@ def parse_args(cls, presets=None, argv=None):
     return cls(**values)
 
 
+def set_lr(optimizer, lr):
+    """Set the learning rate of every parameter group (for a schedule)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
     """AdamW with weight decay on the matrices only (not on biases, LayerNorm gains or heads' biases)."""
     params = [p for p in model.parameters() if p.requires_grad]
