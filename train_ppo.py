@@ -26,7 +26,7 @@ from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkp
 from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, set_seed
 from nanorlhf.data import load_jsonl
 from nanorlhf.reward import RewardModel
-from nanorlhf.sampling import decode_response, evaluate_gold, sample
+from nanorlhf.sampling import decode_response, evaluate_gold, sample, win_rate
 from nanorlhf.sft import encode_demonstration, random_batches
 
 
@@ -170,12 +170,6 @@ def explained_variance(values, returns, mask):
     diff = returns - values
     var_diff = masked_mean((diff - masked_mean(diff, mask)) ** 2, mask)
     return (1.0 - var_diff / var_returns.clamp_min(1e-8)).item()
-
-
-def win_rate(scores, baseline_scores):
-    """Share of prompts where scores beat baseline_scores (ties count one half)."""
-    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores, baseline_scores)]
-    return sum(wins) / len(wins)
 
 
 def plot_ppo(log, path, title, sft_gold):

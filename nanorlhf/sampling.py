@@ -117,3 +117,9 @@ def evaluate_gold(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0,
     scores = [labeler.score(p, t) for p, t in zip(prompts, texts)]
     return {"score": sum(scores) / len(scores), "eos_rate": sum(ended) / len(ended),
             "responses": texts, "scores": scores}
+
+
+def win_rate(scores, baseline_scores):
+    """Share of prompts where scores beat baseline_scores (ties count one half)."""
+    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores, baseline_scores)]
+    return sum(wins) / len(wins)

@@ -8,7 +8,8 @@ import math
 import torch
 
 from train_ppo import (compute_gae, kl_penalised_rewards, policy_loss, value_loss, whiten,
-                       adaptive_beta, explained_variance, win_rate)
+                       adaptive_beta, explained_variance)
+from nanorlhf.sampling import win_rate
 
 
 def gae_by_definition(rewards, values, mask, gamma, lam):
