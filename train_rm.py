@@ -23,8 +23,9 @@ from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
 from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr,
                              set_seed, spearman)
-from nanorlhf.data import load_jsonl
-from nanorlhf.feedback import collect_comparisons, gold_agreement, load_comparisons, save_comparisons
+from nanorlhf.data import FAMILIES, load_jsonl
+from nanorlhf.feedback import (collect_comparisons, gold_agreement, gold_pairs, load_comparisons,
+                               save_comparisons, share_right)
 from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses
 
@@ -211,6 +212,18 @@ if __name__ == "__main__":
     model.normalise(score_texts(model, tokenizer, train_prompts, train_responses))
     print(f"normalised: score = {model.gain.item():.3f} * raw + {model.bias.item():.3f}")
 
+    # where it is right and wrong: held-out pairs against the noise-free ranking, clear
+    # cases (gold scores more than 1.5 apart) by task family, and all pairs by gold gap
+    val_scores = [score_texts(model, tokenizer, [r["prompt"]] * len(r["responses"]), r["responses"])
+                  for r in val]
+    pairs = gold_pairs(val, [s.tolist() for s in val_scores])
+    clear = [p for p in pairs if p[1] > 1.5]
+    print("clear pairs (gold gap > 1.5) in the right order: all {:.2f} ({}) | ".format(*share_right(clear)) +
+          " | ".join("{} {:.2f} ({})".format(f, *share_right([p for p in clear if p[0] == f])) for f in FAMILIES))
+    gaps = [(0, 0.5), (0.5, 1.5), (1.5, 3), (3, 9)]
+    print("all pairs in the right order, by gold gap: " + " | ".join(
+        "{}-{} {:.2f} ({})".format(lo, hi, *share_right([p for p in pairs if lo < p[1] <= hi])) for lo, hi in gaps))
+
     # rank correlation with the gold score on fresh SFT samples for held-out prompts
     eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.corr_prompts]]
     fresh = generate_responses(sft, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
@@ -227,8 +240,6 @@ if __name__ == "__main__":
     # ---- 4. save and plot -----------------------------------------------------------------
     save_checkpoint(f"{args.out_dir}/rm.pt", model, tokenizer,
                     meta={"stage": "rm", "args": asdict(args), "summary": summary})
-    val_scores = [score_texts(model, tokenizer, [r["prompt"]] * len(r["responses"]), r["responses"])
-                  for r in val]
     chosen = [s[r["ranking"][0]].item() for s, r in zip(val_scores, val)]
     rejected = [s[r["ranking"][-1]].item() for s, r in zip(val_scores, val)]
     plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, f"{args.out_dir}/rm.png")

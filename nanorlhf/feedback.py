@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from nanorlhf import labeler
-from nanorlhf.data import iter_jsonl
+from nanorlhf.data import iter_jsonl, task_for_prompt
 from nanorlhf.reward import ranking_to_pairs
 from nanorlhf.sampling import sample_responses
 
@@ -81,6 +81,31 @@ def gold_agreement(records):
             if scores[w] != scores[l]:
                 agree, total = agree + (scores[w] > scores[l]), total + 1
     return agree, total
+
+
+def gold_pairs(records, rm_scores):
+    """Every pair of a record's responses whose gold scores differ, as (family, gap, right):
+    gap is the difference of the gold scores, right says whether the reward model's scores
+    (rm_scores: one list per record) order the pair the same way (a tie counts as wrong).
+
+    gold_pairs([{"prompt": "What is 2 plus 3?", "responses": ["5.", "It is 6."]}], [[0.4, 0.9]])
+    -> [("arithmetic", 3.7..., False)]   # "5." is right and the gold score prefers it
+    """
+    pairs = []
+    for record, scores in zip(records, rm_scores):
+        family = task_for_prompt(record["prompt"]).family
+        gold = [labeler.score(record["prompt"], y) for y in record["responses"]]
+        for i in range(len(gold)):
+            for j in range(i + 1, len(gold)):
+                if gold[i] != gold[j]:
+                    right = (scores[i] - scores[j]) * (gold[i] - gold[j]) > 0
+                    pairs.append((family, abs(gold[i] - gold[j]), right))
+    return pairs
+
+
+def share_right(pairs):
+    """(share of pairs the reward model orders right, number of pairs) for gold_pairs output."""
+    return sum(right for _, _, right in pairs) / max(1, len(pairs)), len(pairs)
 
 
 def save_comparisons(records, path):

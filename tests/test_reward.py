@@ -116,3 +116,20 @@ def test_load_comparisons_formats_and_errors(tmp_path):
     path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}) + "\n")
     with pytest.raises(ValueError, match=r"c\.jsonl:1: ranking \[0, 0\]"):
         load_comparisons(str(path))
+
+
+def test_gold_pairs_and_share_right_hand_worked():
+    from nanorlhf import labeler
+    from nanorlhf.feedback import gold_pairs, share_right
+    prompt = "What is 2 plus 3?"
+    responses = ["2 plus 3 is 5.", "It is 6.", "2 plus 3 is 5."]   # right, wrong, and the first again
+    gold = [labeler.score(prompt, y) for y in responses]
+    assert gold[0] > gold[1] and gold[0] == gold[2]
+    # the tied pair (0, 2) is left out; the reward model gets (0, 1) right and (1, 2) wrong
+    pairs = gold_pairs([{"prompt": prompt, "responses": responses}], [[1.0, 0.0, -1.0]])
+    assert [(f, right) for f, _, right in pairs] == [("arithmetic", True), ("arithmetic", False)]
+    assert pairs[0][1] == pytest.approx(gold[0] - gold[1])
+    assert share_right(pairs) == (0.5, 2)
+    # equal reward-model scores order nothing: counted as wrong
+    assert gold_pairs([{"prompt": prompt, "responses": responses[:2]}], [[0.3, 0.3]])[0][2] is False
+    assert share_right([]) == (0.0, 0)
