@@ -3,15 +3,10 @@ Best-of-n selection on a hand-worked example, its KL against an exact sum over a
 distribution, and the command end to end on the smoke checkpoints.
 """
 import math
-import os
-import subprocess
-import sys
+import shutil
 
-import numpy as np
-
+from conftest import run
 from nanorlhf.best_of_n import best_of_n, best_of_n_kl
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_best_of_n_hand_worked():
@@ -43,25 +38,18 @@ def test_best_of_n_kl_matches_the_exact_sum():
     assert exact_best_of_n_kl(3, 4) < best_of_n_kl(4)
 
 
-def test_command_on_smoke_checkpoints(tmp_path):
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    result = subprocess.run([sys.executable, "-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path)], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+def test_command_on_smoke_checkpoints(smoke_dir, tmp_path):
+    # run too early, it names the script to run first
+    result = run("-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "python train_sft.py" in result.stderr
-    subprocess.run([sys.executable, "train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path)], cwd=ROOT,
-                   env=env, capture_output=True, text=True, timeout=300, check=True)
-    result = subprocess.run([sys.executable, "-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path)], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    result = run("-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "python train_rm.py" in result.stderr
-    subprocess.run([sys.executable, "train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path)], cwd=ROOT,
-                   env=env, capture_output=True, text=True, timeout=300, check=True)
-    result = subprocess.run([sys.executable, "-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path), "--n", "4",
-                             "--prompts", "6", "--max-new-tokens", "12"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+
+    result = run("-m", "nanorlhf.best_of_n", "--out-dir", smoke_dir, "--n", "4", "--prompts", "6",
+                 "--max-new-tokens", "12")
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
-    assert [int(r.split("|")[0]) for r in rows] == [1, 2, 4]
-    # the gold labeler's own pick never does worse than the reward model's
-    for r in rows:
-        rm_gold, gold_gold = float(r.split("|")[2].split()[0]), float(r.split("|")[3].split()[0])
-        assert gold_gold >= rm_gold
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
+    assert [int(r[0]) for r in rows] == [1, 2, 4]
+    for r in rows:   # the gold labeler's own pick never does worse than the reward model's
+        assert float(r[3].split()[0]) >= float(r[2].split()[0])

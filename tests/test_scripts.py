@@ -3,31 +3,13 @@ The three scripts end to end with the smoke preset, the message when a stage is 
 early, and PPO raising a trivially learnable reward.
 """
 import os
-import subprocess
-import sys
 
-import pytest
 import torch
 
 from nanorlhf.checkpoint import load_checkpoint, save_checkpoint
 from nanorlhf.reward import RewardModel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(script, *flags):
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    return subprocess.run([sys.executable, script, *flags], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def smoke_dir(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("smoke"))
-    for script in ("train_sft.py", "train_rm.py", "train_ppo.py"):
-        result = run(script, "--preset", "smoke", "--out-dir", out)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return out
+from conftest import run
 
 
 def test_pipeline_smoke(smoke_dir):
@@ -39,6 +21,10 @@ def test_pipeline_smoke(smoke_dir):
     assert ppo_meta["stage"] == "ppo" and ppo.config == sft.config
     for png in ("sft_loss.png", "rm.png", "ppo.png"):
         assert os.path.getsize(f"{smoke_dir}/{png}") > 1000
+    # train_rm.py reports where the reward model is right: clear pairs by family, all pairs by gap
+    rm_log = open(f"{smoke_dir}/train_rm.py.log").read()
+    assert "clear pairs (gold gap > 1.5) in the right order: all" in rm_log and "harmful" in rm_log
+    assert "all pairs in the right order, by gold gap: 0-0.5" in rm_log
 
 
 def test_stage_run_too_early_names_the_script_to_run_first(tmp_path):
