@@ -8,8 +8,9 @@ rewards into advantages, and a few epochs of clipped PPO updates move the policy
 value model (the critic). Every few iterations the gold labeler judges the policy on
 held-out prompts against the SFT model.
 
-    python train_ppo.py                                   # about 6 minutes on a laptop CPU
-    python train_ppo.py --beta 0 --iters 300 --name ppo_nokl   # no KL leash: over-optimisation
+    python train_ppo.py                                   # about 4 minutes on a laptop CPU
+    python train_ppo.py --beta 0 --ptx-coef 0 --lr 3e-4 --minibatch-size 32 --name ppo_nokl --eval-interval 5
+                                                          # no KL leash, no SFT mix: over-optimisation
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
 
 Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
