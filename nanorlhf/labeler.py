@@ -231,6 +231,16 @@ def score_parts(prompt, response):
     return {name: round(value, 6) for name, value in parts.items() if value != 0 or name == "content"}
 
 
+def can_score(prompt):
+    """Is `prompt` a TinyChat prompt, so that score() can judge answers to it?
+    can_score("What is 7 plus 5?") -> True; can_score("Write a haiku.") -> False"""
+    try:
+        task_for_prompt(prompt)
+    except ValueError:
+        return False
+    return True
+
+
 def score(prompt, response):
     """Gold score of `response` (EOS already stripped) to a TinyChat `prompt`, in [-4, 4].
 

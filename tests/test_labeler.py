@@ -101,6 +101,7 @@ def test_scores_are_deterministic_and_rarely_tied():
 def test_unknown_prompt_raises():
     with pytest.raises(ValueError, match="not a TinyChat prompt"):
         score("Write me a poem about the sea.", "The sea is blue.")
+    assert not labeler.can_score("Write me a poem about the sea.") and labeler.can_score(ADD)
 
 
 def test_labeler_works_for_every_prompt_in_every_data_file():

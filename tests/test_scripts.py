@@ -34,6 +34,24 @@ def test_stage_run_too_early_names_the_script_to_run_first(tmp_path):
     assert result.returncode != 0 and "python train_sft.py" in result.stderr
 
 
+def test_reward_model_trains_on_pairs_brought_from_elsewhere(smoke_dir, tmp_path):
+    """Chosen/rejected pairs whose prompts are not TinyChat's have no gold score: train_rm.py
+    must still train and measure against the file's own labels, and say why it skips the rest."""
+    import json
+    import shutil
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    with open(f"{tmp_path}/pairs.jsonl", "w") as f:
+        for i in range(40):
+            f.write(json.dumps({"prompt": f"Write a short poem about the number {i}.",
+                                "chosen": f"The number {i} is small and round.", "rejected": "no"}) + "\n")
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path),
+                 "--comparisons", f"{tmp_path}/pairs.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "not TinyChat prompts" in result.stdout and "against the file's labels" in result.stdout
+    _, _, meta = load_checkpoint(f"{tmp_path}/rm.pt")
+    assert "ceiling" not in meta["summary"] and 0.0 <= meta["summary"]["val_acc"] <= 1.0
+
+
 def test_ppo_raises_a_learnable_reward(smoke_dir, tmp_path):
     """A reward model with a random head on a random body is an arbitrary but fixed function of
     the response: PPO without a KL penalty must push its score up within a few iterations."""
