@@ -132,6 +132,9 @@ if __name__ == "__main__":
     t0 = time.time()
     if args.comparisons:
         records = load_comparisons(args.comparisons)
+        if len(records) < 2:
+            raise SystemExit(f"error: {args.comparisons} holds {len(records)} rankings; at least 2 are needed "
+                             "(some to train on, some to hold out)")
         print(f"read {len(records)} rankings from {args.comparisons}")
     else:
         prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
