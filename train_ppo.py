@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, set_seed
 from nanorlhf.data import load_jsonl
 from nanorlhf.reward import RewardModel
@@ -216,7 +216,8 @@ if __name__ == "__main__":
     # four networks: the policy (trained), the reference (frozen SFT), the reward model
     # (frozen), and the value model (trained, initialised from the reward model)
     ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
-    reward_model, _, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    reward_model, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
     policy = copy.deepcopy(ref)
     value_model = copy.deepcopy(reward_model)
     for frozen in (ref, reward_model):
@@ -240,7 +241,8 @@ if __name__ == "__main__":
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
     if args.resume:
         require_checkpoint(ckpt_path)
-        policy, _, meta = load_checkpoint(ckpt_path, device)
+        policy, ppo_tokenizer, meta = load_checkpoint(ckpt_path, device)
+        require_same_tokenizer(ckpt_path, ppo_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
         value_model.load_state_dict(meta["value_model"])
         params = list(policy.parameters()) + list(value_model.parameters())
         optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from nanorlhf import labeler
-from nanorlhf.checkpoint import load_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_same_tokenizer
 from nanorlhf.common import get_device
 from nanorlhf.data import load_jsonl
 from nanorlhf.reward import score_texts
@@ -57,7 +57,8 @@ def main(argv=None):
 
     device = get_device(args.device)
     sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
-    rm, _, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    rm, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
     prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.prompts]]
 
     t0 = time.time()

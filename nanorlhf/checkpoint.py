@@ -47,6 +47,15 @@ def require_checkpoint(path):
     raise SystemExit(f"error: checkpoint {path} not found.{hint}")
 
 
+def require_same_tokenizer(path, tokenizer, sft_path, sft_tokenizer):
+    """Stop with a message when the checkpoint at `path` was built on another tokenizer than
+    the SFT model's: it comes from an older run of train_sft.py and must be made again."""
+    if tokenizer.to_dict() != sft_tokenizer.to_dict():
+        script = PRODUCED_BY.get(os.path.basename(path), "the script that wrote it")
+        raise SystemExit(f"error: {path} uses another tokenizer than {sft_path}, so it was made from an older "
+                         f"SFT model. Run `python {script}` again.")
+
+
 def load_checkpoint(path, device="cpu"):
     """-> (model, tokenizer, meta); the model is in eval mode on `device`."""
     require_checkpoint(path)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import arg, cosine_lr, parse_args, spearman
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.reward import RewardModel
@@ -36,6 +36,15 @@ def test_missing_checkpoint_names_the_script_to_run_first(tmp_path):
     for name, script in [("sft.pt", "train_sft.py"), ("rm.pt", "train_rm.py"), ("ppo.pt", "train_ppo.py")]:
         with pytest.raises(SystemExit, match=f"python {script}"):
             require_checkpoint(str(tmp_path / name))
+
+
+def test_checkpoints_on_another_tokenizer_name_the_script_to_run_again():
+    sft_tok = Tokenizer.train("hello world, hello there. " * 30, 280)
+    same = Tokenizer.from_dict(sft_tok.to_dict())
+    require_same_tokenizer("out/rm.pt", same, "out/sft.pt", sft_tok)   # no error
+    older = Tokenizer.train("hello world, hello there. " * 30, 270)
+    with pytest.raises(SystemExit, match="out/rm.pt uses another tokenizer .* Run `python train_rm.py` again"):
+        require_same_tokenizer("out/rm.pt", older, "out/sft.pt", sft_tok)
 
 
 def test_parse_args_presets_and_flags():

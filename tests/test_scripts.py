@@ -34,6 +34,20 @@ def test_stage_run_too_early_names_the_script_to_run_first(tmp_path):
     assert result.returncode != 0 and "python train_sft.py" in result.stderr
 
 
+def test_ppo_refuses_a_reward_model_made_from_an_older_sft_model(smoke_dir, tmp_path):
+    """A new train_sft.py run with another vocabulary leaves the old rm.pt speaking another
+    tokenizer: PPO must say to retrain the reward model, not fail inside an embedding."""
+    from nanorlhf.data import corpus_text
+    from nanorlhf.tokenizer import Tokenizer
+    sft, tok, _ = load_checkpoint(f"{smoke_dir}/sft.pt")
+    save_checkpoint(f"{tmp_path}/sft.pt", sft, tok)
+    older = Tokenizer.train(corpus_text()[:20000], tok.vocab_size - 8)
+    save_checkpoint(f"{tmp_path}/rm.pt", RewardModel(sft.config), older)
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
+    assert result.returncode != 0 and "Run `python train_rm.py` again" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_reward_model_trains_on_pairs_brought_from_elsewhere(smoke_dir, tmp_path):
     """Chosen/rejected pairs whose prompts are not TinyChat's have no gold score: train_rm.py
     must still train and measure against the file's own labels, and say why it skips the rest."""
