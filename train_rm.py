@@ -24,9 +24,9 @@ from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkp
 from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr,
                              set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
-from nanorlhf.feedback import (collect_comparisons, gold_agreement, gold_pairs, load_comparisons,
+from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
                                save_comparisons, share_right)
-from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
+from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, score_texts
 from nanorlhf.sampling import generate_responses
 
 
@@ -58,39 +58,30 @@ PRESETS = {
 }
 
 
-@torch.no_grad()
-def accuracy(model, records, tokenizer, gold=True):
-    """Share of the labeler's (winner, loser) pairs in which the reward model prefers the
-    winner. Pairs whose gold scores tie (most are the same text sampled twice) are left
-    out, as they are from the ceiling; with gold=False (prompts from outside TinyChat, which
-    have no gold score) pairs of identical texts are."""
-    device = next(model.parameters()).device
-    correct, total = 0, 0
-    for i in range(0, len(records), 64):
-        chunk = records[i:i + 64]
-        idx, mask, winners, losers = comparison_batch(chunk, tokenizer, model.config.block_size)
-        scores = model(idx.to(device), mask.to(device)).cpu()
-        keys = [labeler.score(r["prompt"], y) if gold else y for r in chunk for y in r["responses"]]
-        keep = torch.tensor([keys[w] != keys[l] for w, l in zip(winners.tolist(), losers.tolist())])
-        correct += (scores[winners] > scores[losers])[keep].sum().item()
-        total += keep.sum().item()
-    return correct / max(1, total)
-
-
-def pair_agreement(records, others):
-    """Share of the (winner, loser) pairs of `records` that `others` (same responses) order
-    the same way, leaving out pairs whose gold scores tie (as the ceiling does)."""
-    agree, total = 0, 0
-    for a, b in zip(records, others):
-        position = {y: i for i, y in enumerate(b["ranking"])}   # response index -> place in b's ranking
-        gold = [labeler.score(a["prompt"], y) for y in a["responses"]]
-        for w, l in ranking_to_pairs(a["ranking"]):
-            if gold[w] != gold[l]:
-                agree, total = agree + (position[w] < position[l]), total + 1
+def accuracy(records, scores, ties):
+    """Share of the records' labeled pairs that `scores` order the same way, leaving out
+    pairs that tie in `ties` (nanorlhf/feedback.py: agreement)."""
+    agree, total = agreement(records, scores, ties)
     return agree / max(1, total)
 
 
-def plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, path):
+def record_scores(model, tokenizer, records):
+    """Reward-model scores of every record's responses: one list per record."""
+    scores = score_texts(model, tokenizer, [r["prompt"] for r in records for _ in r["responses"]],
+                         [y for r in records for y in r["responses"]]).tolist()
+    sizes = np.cumsum([0] + [len(r["responses"]) for r in records])
+    return [scores[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def ranking_scores(ranking):
+    """A ranking as scores, so agreement() can compare with it: [2, 0, 1] -> [-1, -2, 0]."""
+    scores = [0] * len(ranking)
+    for place, i in enumerate(ranking):
+        scores[i] = -place
+    return scores
+
+
+def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
     """Loss, accuracy, chosen-vs-rejected score histograms, and RM score against gold score."""
     import matplotlib
     matplotlib.use("Agg")
@@ -111,7 +102,7 @@ def plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, path):
     ax[2].hist(rejected, bins=30, alpha=0.6, label="ranked last")
     ax[2].set_title("held-out reward scores")
     ax[2].legend()
-    ax[3].scatter(gold_scores, rm_scores, s=6, alpha=0.5)
+    ax[3].scatter(fresh_gold, fresh_rm, s=6, alpha=0.5)
     ax[3].set_xlabel("gold score")
     ax[3].set_ylabel("reward model score")
     ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman']:.2f})")
@@ -152,15 +143,17 @@ if __name__ == "__main__":
     # two yardsticks for the reward model's accuracy on the held-out labels:
     # the noise-free ranking predicts a noisy label best of all (the ceiling), and a second
     # noisy labeler is what InstructGPT compared its reward model with (inter-labeler agreement).
-    # Both need the gold score, which exists only for TinyChat prompts.
+    # Both need the gold score, which exists only for TinyChat prompts. Every accuracy leaves
+    # out the pairs no one can order: equal gold scores (mostly the same text sampled twice),
+    # or, without a gold score, identical texts.
     gold = all(labeler.can_score(r["prompt"]) for r in val)
+    ties = gold_scores(val) if gold else [r["responses"] for r in val]
     if gold:
-        agree, total = gold_agreement(val)
-        ceiling = agree / max(1, total)
+        ceiling = accuracy(val, ties, ties)
         rng = np.random.default_rng(args.seed + 1)
-        second = [dict(r, ranking=labeler.rank(r["prompt"], r["responses"], rng=rng, noise=args.noise))
+        second = [ranking_scores(labeler.rank(r["prompt"], r["responses"], rng=rng, noise=args.noise))
                   for r in val]
-        inter_labeler = pair_agreement(val, second)
+        inter_labeler = accuracy(val, second, ties)
         print(f"on held-out pairs the labels agree with the noise-free ranking {ceiling:.3f} (the ceiling), "
               f"with a second noisy labeler {inter_labeler:.3f}")
     else:
@@ -194,7 +187,7 @@ if __name__ == "__main__":
                 metrics = dict(step=step, loss=loss.item(), batch_acc=batch_acc, lr=lr)
                 if step % args.eval_interval == 0 or step == max_steps:
                     model.eval()
-                    metrics["val_acc"] = accuracy(model, val, tokenizer, gold)
+                    metrics["val_acc"] = accuracy(val, record_scores(model, tokenizer, val), ties)
                     model.train()
                 log.add(**metrics)
 
@@ -208,15 +201,14 @@ if __name__ == "__main__":
     model.normalise(score_texts(model, tokenizer, train_prompts, train_responses))
     print(f"normalised: score = {model.gain.item():.3f} * raw + {model.bias.item():.3f}")
 
-    val_scores = [score_texts(model, tokenizer, [r["prompt"]] * len(r["responses"]), r["responses"])
-                  for r in val]
-    val_acc = accuracy(model, val, tokenizer, gold)
+    val_scores = record_scores(model, tokenizer, val)
+    val_acc = accuracy(val, val_scores, ties)
     summary = dict(val_acc=val_acc)
     if not gold:
         print(f"held-out pairwise accuracy: {val_acc:.3f} against the file's labels")
     else:
         # every held-out pair with untied gold scores, against the noise-free ranking
-        pairs = gold_pairs(val, [s.tolist() for s in val_scores])
+        pairs = gold_pairs(val, val_scores)
         val_acc_gold = share_right(pairs)[0]
         summary.update(val_acc_gold=val_acc_gold, ceiling=ceiling, inter_labeler=inter_labeler)
         print(f"held-out pairwise accuracy: {val_acc:.3f} against the noisy labels "
@@ -235,9 +227,9 @@ if __name__ == "__main__":
     eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.corr_prompts]]
     fresh = generate_responses(sft, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
                                seed=args.seed + 1)
-    rm_scores = score_texts(model, tokenizer, eval_prompts, fresh).tolist()
-    gold_scores = [labeler.score(p, y) for p, y in zip(eval_prompts, fresh)]
-    rho = spearman(rm_scores, gold_scores)
+    fresh_rm = score_texts(model, tokenizer, eval_prompts, fresh).tolist()
+    fresh_gold = [labeler.score(p, y) for p, y in zip(eval_prompts, fresh)]
+    rho = spearman(fresh_rm, fresh_gold)
     print(f"rank correlation (Spearman) of RM score and gold score on fresh SFT samples: {rho:.3f}")
     summary.update(spearman=rho, time=time.time() - t0)
     print("summary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items()))
@@ -245,7 +237,7 @@ if __name__ == "__main__":
     # ---- 4. save and plot -----------------------------------------------------------------
     save_checkpoint(f"{args.out_dir}/rm.pt", model, tokenizer,
                     meta={"stage": "rm", "args": asdict(args), "summary": summary})
-    chosen = [s[r["ranking"][0]].item() for s, r in zip(val_scores, val)]
-    rejected = [s[r["ranking"][-1]].item() for s, r in zip(val_scores, val)]
-    plot_rm(log, summary, chosen, rejected, rm_scores, gold_scores, f"{args.out_dir}/rm.png")
+    chosen = [s[r["ranking"][0]] for s, r in zip(val_scores, val)]
+    rejected = [s[r["ranking"][-1]] for s, r in zip(val_scores, val)]
+    plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, f"{args.out_dir}/rm.png")
     print(f"saved {args.out_dir}/rm.pt and {args.out_dir}/rm.png")

@@ -45,7 +45,8 @@ def best_of_n_kl(n):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Best-of-n sampling with the reward model, judged by the gold labeler.")
+    parser = argparse.ArgumentParser(
+        description="Best-of-n sampling with the reward model, judged by the gold labeler.")
     parser.add_argument("--out-dir", default="out", help="reads sft.pt and rm.pt from here")
     parser.add_argument("--n", type=int, default=8, help="largest n; rows for n = 1, 2, 4, ... up to it")
     parser.add_argument("--prompts", type=int, default=280, help="held-out evaluation prompts to use")

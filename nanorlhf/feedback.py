@@ -71,16 +71,33 @@ def load_comparisons(path):
     return [r for r in records if r is not None]
 
 
+def agreement(records, scores, ties):
+    """(agree, total): of the records' labeled (winner, loser) pairs, how many `scores` order
+    the same way (one list per record, higher is better; equal scores order nothing). Pairs
+    that tie in `ties` (one list per record: the gold scores, or the texts themselves when
+    there is no gold score) are left out, since no one can order them.
+
+    agreement([{"ranking": [0, 1, 2]}], [[3.0, 1.0, 2.0]], [["a", "b", "a"]]) -> (1, 2)
+    # pairs (0, 1) agree, (0, 2) is a tie and left out, (1, 2) disagrees
+    """
+    agree, total = 0, 0
+    for record, s, t in zip(records, scores, ties):
+        for w, l in ranking_to_pairs(record["ranking"]):
+            if t[w] != t[l]:
+                agree, total = agree + (s[w] > s[l]), total + 1
+    return agree, total
+
+
+def gold_scores(records):
+    """The gold score of every response: one list per record."""
+    return [[labeler.score(r["prompt"], y) for y in r["responses"]] for r in records]
+
+
 def gold_agreement(records):
     """(agree, total): of the records' (winner, loser) pairs, how many the noise-free gold
     ranking orders the same way. Pairs whose gold scores tie are left out."""
-    agree, total = 0, 0
-    for r in records:
-        scores = [labeler.score(r["prompt"], y) for y in r["responses"]]
-        for w, l in ranking_to_pairs(r["ranking"]):
-            if scores[w] != scores[l]:
-                agree, total = agree + (scores[w] > scores[l]), total + 1
-    return agree, total
+    gold = gold_scores(records)
+    return agreement(records, gold, gold)
 
 
 def gold_pairs(records, rm_scores):
@@ -92,9 +109,8 @@ def gold_pairs(records, rm_scores):
     -> [("arithmetic", 3.7..., False)]   # "5." is right and the gold score prefers it
     """
     pairs = []
-    for record, scores in zip(records, rm_scores):
+    for record, scores, gold in zip(records, rm_scores, gold_scores(records)):
         family = task_for_prompt(record["prompt"]).family
-        gold = [labeler.score(record["prompt"], y) for y in record["responses"]]
         for i in range(len(gold)):
             for j in range(i + 1, len(gold)):
                 if gold[i] != gold[j]:

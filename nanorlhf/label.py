@@ -111,9 +111,9 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
 def summarise(records, say):
     agree, total = gold_agreement(records)
     if total:
-        say(f"you agreed with the scripted labeler's noise-free ranking on {agree} of {total} pairs ({agree / total:.0%}); "
-            f"a noisy scripted labeler agrees with it about {labeler.GOLD_AGREEMENT:.0%} of the time "
-            f"on demonstrations")
+        say(f"you agreed with the scripted labeler's noise-free ranking on {agree} of {total} pairs "
+            f"({agree / total:.0%}); a noisy scripted labeler agrees with it about "
+            f"{labeler.GOLD_AGREEMENT:.0%} of the time on demonstrations")
     return records
 
 

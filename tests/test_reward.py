@@ -133,3 +133,21 @@ def test_gold_pairs_and_share_right_hand_worked():
     # equal reward-model scores order nothing: counted as wrong
     assert gold_pairs([{"prompt": prompt, "responses": responses[:2]}], [[0.3, 0.3]])[0][2] is False
     assert share_right([]) == (0.0, 0)
+
+
+def test_agreement_hand_worked():
+    """The count behind every held-out accuracy in train_rm.py: the ceiling, the second
+    labeler and the reward model itself."""
+    from nanorlhf.feedback import agreement, gold_agreement
+    from train_rm import ranking_scores
+    record = {"prompt": "What is 2 plus 3?", "responses": ["2 plus 3 is 5.", "It is 6.", "2 plus 3 is 5."],
+              "ranking": [1, 0, 2]}                  # a noisy labeler put the wrong answer first
+    # labeled pairs (1, 0), (1, 2), (0, 2); the last is the same text twice and is left out
+    texts = [record["responses"]]
+    assert agreement([record], [[2.0, 1.0, 3.0]], texts) == (0, 2)     # prefers 0 and 2 to 1
+    assert agreement([record], [[0.0, 1.0, 1.0]], texts) == (1, 2)     # 1 over 0 agrees; 1 vs 2 tied: a miss
+    # against the gold scores: the right answer beats the wrong one, so both kept pairs disagree
+    assert gold_agreement([record]) == (0, 2)
+    # a ranking read back as scores agrees with itself on every pair
+    assert ranking_scores([2, 0, 1]) == [-1, -2, 0]
+    assert agreement([record], [ranking_scores(record["ranking"])], [[0, 1, 2]]) == (3, 3)
