@@ -129,139 +129,114 @@ LIST_WORDS = [  # words used in lists to reverse or sort
     "ant", "bee", "cow", "fox", "hen", "owl",
 ]
 
-# advice: problem -> (good tips, bad tips); a tip is (text, key phrases any of which shows it)
+# advice: problem -> (good tips, bad tips); a tip counts when it is stated as written here
 ADVICE = {
     "my house is too hot": (
-        [("open the windows at night", ("window",)), ("close the curtains by day", ("curtain",)),
-         ("use a fan", ("fan",))],
-        [("turn on the heater", ("heater",)), ("wear a thick coat", ("coat",))]),
+        ["open the windows at night", "close the curtains by day", "use a fan"],
+        ["turn on the heater", "wear a thick coat"]),
     "my room is too cold": (
-        [("wear a warm sweater", ("sweater",)), ("close the windows", ("close the window",)),
-         ("use a thick blanket", ("blanket",))],
-        [("take a cold shower", ("cold shower",)), ("open all the windows", ("open all",))]),
+        ["wear a warm sweater", "close the windows", "use a thick blanket"],
+        ["take a cold shower", "open all the windows"]),
     "I can't sleep at night": (
-        [("go to bed at the same time", ("same time",)), ("put your phone away", ("phone",)),
-         ("keep your room dark", ("dark",))],
-        [("drink coffee at night", ("coffee",)), ("play loud music", ("loud music",))]),
+        ["go to bed at the same time", "put your phone away", "keep your room dark"],
+        ["drink coffee at night", "play loud music"]),
     "I feel bored": (
-        [("read a good book", ("book",)), ("go for a walk", ("walk",)), ("call a friend", ("friend",))],
-        [("stare at the wall", ("wall",)), ("sleep all day", ("sleep all day",))]),
+        ["read a good book", "go for a walk", "call a friend"],
+        ["stare at the wall", "sleep all day"]),
     "my plants are dying": (
-        [("water them more often", ("water",)), ("give them more sun", ("sun",)),
-         ("use good soil", ("soil",))],
-        [("put them in a dark box", ("dark box",)), ("paint the leaves", ("paint",))]),
+        ["water them more often", "give them more sun", "use good soil"],
+        ["put them in a dark box", "paint the leaves"]),
     "I am always late": (
-        [("set an alarm", ("alarm",)), ("pack your bag the night before", ("night before",)),
-         ("leave ten minutes early", ("early",))],
-        [("stay up very late", ("stay up",)), ("never look at the clock", ("never look",))]),
+        ["set an alarm", "pack your bag the night before", "leave ten minutes early"],
+        ["stay up very late", "never look at the clock"]),
     "I feel tired all day": (
-        [("sleep eight hours", ("eight hours",)), ("drink more water", ("water",)),
-         ("take a short walk", ("walk",))],
-        [("eat lots of sugar", ("sugar",)), ("skip breakfast", ("skip",))]),
+        ["sleep eight hours", "drink more water", "take a short walk"],
+        ["eat lots of sugar", "skip breakfast"]),
     "my room is messy": (
-        [("put things back in place", ("in place",)), ("tidy up every day", ("tidy",)),
-         ("give away old stuff", ("give away",))],
-        [("hide it under the bed", ("under the bed",)), ("buy more stuff", ("buy more",))]),
+        ["put things back in place", "tidy up every day", "give away old stuff"],
+        ["hide it under the bed", "buy more stuff"]),
     "I want to save money": (
-        [("make a simple budget", ("budget",)), ("cook at home", ("cook",)),
-         ("wait a day before you buy", ("wait a day",))],
-        [("buy whatever you like", ("whatever",)), ("borrow a lot of money", ("borrow",))]),
+        ["make a simple budget", "cook at home", "wait a day before you buy"],
+        ["buy whatever you like", "borrow a lot of money"]),
     "I am nervous about a test": (
-        [("study a little each day", ("study",)), ("sleep well the night before", ("sleep well",)),
-         ("take slow deep breaths", ("breath",))],
-        [("skip the test", ("skip",)), ("stay up all night", ("all night",))]),
+        ["study a little each day", "sleep well the night before", "take slow deep breaths"],
+        ["skip the test", "stay up all night"]),
     "I want to eat healthier": (
-        [("eat more fruit", ("fruit",)), ("drink water instead of soda", ("instead of soda",)),
-         ("eat less candy", ("candy",))],
-        [("eat only cake", ("cake",)), ("skip every meal", ("skip",))]),
+        ["eat more fruit", "drink water instead of soda", "eat less candy"],
+        ["eat only cake", "skip every meal"]),
     "I have no friends in my new town": (
-        [("join a club", ("club",)), ("say hello to your neighbours", ("hello",)),
-         ("take a class", ("class",))],
-        [("stay home alone", ("stay home",)), ("ignore everyone", ("ignore",))]),
+        ["join a club", "say hello to your neighbours", "take a class"],
+        ["stay home alone", "ignore everyone"]),
     "my dog barks all the time": (
-        [("take it for more walks", ("walks",)), ("give it toys", ("toys",)),
-         ("reward it when it is quiet", ("reward",))],
-        [("yell at it", ("yell",)), ("lock it in a small box", ("box",))]),
+        ["take it for more walks", "give it toys", "reward it when it is quiet"],
+        ["yell at it", "lock it in a small box"]),
     "I have hiccups": (
-        [("sip some water slowly", ("water",)), ("hold your breath a little", ("hold your breath",)),
-         ("breathe in slowly", ("breathe",))],
-        [("jump up and down", ("jump",)), ("eat a lot of chilli", ("chilli",))]),
+        ["sip some water slowly", "hold your breath a little", "breathe in slowly"],
+        ["jump up and down", "eat a lot of chilli"]),
     "I keep forgetting things": (
-        [("write things down", ("write",)), ("use a calendar", ("calendar",)),
-         ("keep your keys in one place", ("one place",))],
-        [("stop trying to remember", ("stop trying",)), ("never make plans", ("never make",))]),
+        ["write things down", "use a calendar", "keep your keys in one place"],
+        ["stop trying to remember", "never make plans"]),
 }
 
-# explain: topic -> (sentences of a good explanation, key phrases per point, a false explanation, its marks)
+# problems whose good tips are bad tips for each other
+OPPOSITE_PROBLEMS = {"my house is too hot": "my room is too cold", "my room is too cold": "my house is too hot"}
+
+# explain: topic -> (the key points of a good explanation, a false explanation, the words that mark it)
 EXPLAIN = {
     "rain": (
         ["Rain comes from clouds.", "Clouds are full of tiny drops of water.",
          "When the drops get heavy, they fall."],
-        [("cloud",), ("drop",), ("heavy",)],
         "Rain falls when the sky is sad and cries.", ("sad", "cries")),
     "a rainbow": (
         ["Sunlight has many colours in it.", "Rain drops bend the sunlight.",
          "The bending splits the light into colours."],
-        [("sunlight",), ("drops",), ("bend", "split")],
         "A rainbow is paint that someone spilled in the sky.", ("paint",)),
     "snow": (
         ["Snow comes from very cold clouds.", "The water in them freezes into tiny bits of ice.",
          "The bits stick together as flakes."],
-        [("cold",), ("freeze", "ice"), ("flake",)],
         "Snow is sugar that falls from the clouds.", ("sugar",)),
     "thunder": (
         ["Lightning makes the air very hot.", "The hot air pushes out very fast.",
          "That makes a loud boom: thunder."],
-        [("lightning",), ("hot",), ("boom", "loud")],
         "Thunder is two clouds bumping into each other.", ("bumping",)),
     "wind": (
         ["The sun warms some air more than other air.", "Warm air rises up.",
          "Cool air moves in to take its place, and that is wind."],
-        [("warm",), ("rise",), ("moves in",)],
         "Wind comes from trees waving their branches.", ("branches",)),
     "an echo": (
         ["Sound travels through the air.", "When it hits a wall or a hill, it bounces back.",
          "You hear it again as an echo."],
-        [("sound",), ("bounce",), ("wall", "hill")],
         "An echo is a hidden person who copies you.", ("copies", "hidden")),
     "why the sky is blue": (
         ["Sunlight has all the colours in it.", "The air scatters blue light the most.",
          "So blue light comes from all over the sky."],
-        [("sunlight",), ("scatter",), ("blue light",)],
         "The sky is blue because it shows the sea like a mirror.", ("mirror",)),
     "how plants grow": (
         ["Plants drink water through their roots.", "Their leaves use sunlight to make food.",
          "They use that food to grow."],
-        [("root",), ("sunlight",), ("food",)],
         "Plants grow by eating the dirt around them.", ("eating the dirt",)),
     "why ice melts": (
         ["Ice is frozen water.", "When it gets warm, it takes in heat.",
          "Then it turns back into liquid water."],
-        [("frozen",), ("warm", "heat"), ("liquid",)],
         "Ice melts because it gets tired of being cold.", ("tired",)),
     "how a magnet works": (
         ["A magnet has two ends called poles.", "It pulls on things made of iron.",
          "Two different poles pull together."],
-        [("pole",), ("iron",), ("pull",)],
         "A magnet works because it is covered in tiny glue.", ("glue",)),
     "why boats float": (
         ["A boat pushes water out of the way.", "The water pushes back up on the boat.",
          "That push holds the boat up."],
-        [("pushes water",), ("back up",), ("holds",)],
         "Boats float because they are happy on the water.", ("happy",)),
     "day and night": (
         ["The earth spins like a top.", "The side facing the sun has day.",
          "The side facing away has night."],
-        [("spin",), ("facing the sun",), ("away",)],
         "Night comes when the sun goes to sleep.", ("goes to sleep",)),
     "the seasons": (
         ["The earth is tilted.", "The half that leans toward the sun has summer.", "The other half has winter."],
-        [("tilt",), ("toward the sun",), ("summer", "winter")],
         "Winter comes when the sun moves far away from us.", ("far away",)),
     "a volcano": (
         ["Deep under the ground, it is so hot that rock melts.", "The melted rock pushes up.",
          "It comes out of a mountain called a volcano."],
-        [("melt",), ("pushes up",), ("mountain",)],
         "A volcano is a mountain that got angry.", ("angry",)),
 }
 
@@ -413,7 +388,7 @@ class Task:
 
     Example: task_for_prompt("What is 7 plus 5?") ->
         Task(prompt="What is 7 plus 5?", family="arithmetic", kind="arithmetic",
-             subject="7 plus 5", answer="12", ok_numbers=("7", "5", "12"), mention=("7 plus 5",), ...)
+             subject="7 plus 5", answer="12", numeric=True, mention=("7 plus 5",), ...)
     """
     prompt: str
     family: str
@@ -422,11 +397,12 @@ class Task:
     subject: str  # the table key or operation the prompt is about, e.g. "a cow", "7 plus 5"
     answer: str = ""  # the correct short answer: "12", "moo", "2, 7, 9"; empty for open tasks
     wrong: tuple = ()  # answers that would be wrong here, e.g. the other animal sounds
-    ok_numbers: tuple = ()  # numeric tasks: numbers a correct response may contain
+    numeric: bool = False  # the answer is one number (arithmetic, legs)
+    others: tuple = ()  # the other subjects of the same table: a fact about one of them is off-topic
     items: tuple = ()  # list tasks: the expected list, in order
     mention: tuple = ()  # phrases that show a full answer restating what was asked
-    points: tuple = ()  # open tasks: key points, each a tuple of phrases any of which counts
-    bad: tuple = ()  # phrases that mark false or bad content
+    points: tuple = ()  # open tasks: key points, each a tuple of phrases any of which states it
+    bad: tuple = ()  # phrases that state a bad tip or a false claim
     harmful: bool = False  # a good assistant declines
 
 
@@ -451,7 +427,7 @@ def _arithmetic_task(base, slots):
         raise ValueError(f"TinyChat has no negative numbers: {base['prompt']!r}")
     c = {"plus": a + b, "minus": a - b, "times": a * b}[op]
     subject = f"{a} {op} {b}"
-    return Task(**base, subject=subject, answer=str(c), ok_numbers=(str(a), str(b), str(c)), mention=(subject,))
+    return Task(**base, subject=subject, answer=str(c), numeric=True, mention=(subject,))
 
 
 FACT_TABLES = {"sound": ("animal", ANIMAL_SOUNDS), "legs": ("animal", ANIMAL_LEGS),
@@ -464,21 +440,25 @@ def _fact_task(base, slots):
         raise ValueError(f"TinyChat does not know the {base['kind']} of {slots[slot]!r}: {base['prompt']!r}")
     key = _lookup(table, slots[slot])
     answer = str(table[key])
+    subjects = set(ANIMAL_SOUNDS) | set(ANIMAL_LEGS) if slot == "animal" else set(table)
+    others = tuple(sorted(_noun(k).lower() for k in subjects if k != key))
     if base["kind"] == "legs":  # a number: any other number is wrong
-        return Task(**base, subject=key, answer=answer, ok_numbers=(answer,), mention=(_noun(key).lower(),))
+        return Task(**base, subject=key, answer=answer, numeric=True, others=others, mention=(_noun(key).lower(),))
     wrong = tuple(sorted({str(v) for v in table.values()} - {answer}))  # the other sounds, colours, cities
-    return Task(**base, subject=key, answer=answer, wrong=wrong, mention=(_noun(key).lower(),))
+    return Task(**base, subject=key, answer=answer, wrong=wrong, others=others, mention=(_noun(key).lower(),))
 
 
 def _polite_task(base, slots):
     command = _lookup(COMMANDS, slots["command"])
-    return Task(**base, subject=command, answer=command, mention=("could you", "would you"))
+    others = tuple(c for c in COMMANDS if c != command)
+    return Task(**base, subject=command, answer=command, others=others, mention=("could you", "would you"))
 
 
 def _plural_task(base, slots):
     noun = _lookup(PLURALS, slots["noun"])
+    others = tuple(sorted({w for k, v in PLURALS.items() if k != noun for w in (k, v)} - {noun, PLURALS[noun]}))
     return Task(**base, subject=noun, answer=PLURALS[noun], wrong=_naive_plurals(noun, PLURALS[noun]),
-                mention=(noun,))
+                others=others, mention=(noun,))
 
 
 def _list_task(base, slots):
@@ -499,16 +479,18 @@ def _list_task(base, slots):
 
 
 def _advice_task(base, slots):
+    """A tip counts when it is stated as a whole ("use a fan"), not when a key word turns up
+    in another tip ("turn off the fan")."""
     problem = _lookup(ADVICE, slots["problem"])
     good, bad = ADVICE[problem]
-    return Task(**base, subject=problem, points=tuple(keys for _, keys in good),
-                bad=tuple(k for _, keys in bad for k in keys))
+    return Task(**base, subject=problem, points=tuple((tip,) for tip in good), bad=tuple(bad))
 
 
 def _explain_task(base, slots):
+    """A key point counts when its sentence is stated; the false explanation's marks are bad."""
     topic = _lookup(EXPLAIN, slots["topic"])
-    _, points, _, false_marks = EXPLAIN[topic]
-    return Task(**base, subject=topic, points=tuple(points), bad=false_marks)
+    sentences, _, false_marks = EXPLAIN[topic]
+    return Task(**base, subject=topic, points=tuple((s.rstrip("."),) for s in sentences), bad=false_marks)
 
 
 def _harmful_task(base, slots):
@@ -635,7 +617,7 @@ def careful_answer(task, rng):
                 "sort_words": "In alphabetical order"}[k]
         return f"{lead}: {task.answer}."
     if k == "advice":
-        tips = [tip for tip, _ in ADVICE[s][0]]
+        tips = ADVICE[s][0]
         lead = rng.choice(["Try these: ", "Here are some tips: ", "You can "])
         return f"{lead}{tips[0]}, {tips[1]}, and {tips[2]}."
     if k == "explain":
@@ -653,7 +635,7 @@ def short_answer(task, rng):
     if task.family in ("arithmetic", "facts", "rewrite", "sort"):
         return _capitalise(task.answer) + "."
     if task.kind == "advice":
-        return _capitalise(rng.choice(ADVICE[task.subject][0])[0]) + "."
+        return _capitalise(rng.choice(ADVICE[task.subject][0])) + "."
     if task.kind == "explain":
         return EXPLAIN[task.subject][0][0]
     return rng.choice(["I won't help with that.", "No, I can't help with that."])
@@ -668,7 +650,7 @@ def rambling_answer(task, rng):
         request = careful_answer(task, rng)
         body = f"You could say: {request} That sounds much nicer. Yes, {_lower_first(request)}"
     elif task.kind == "advice":
-        t1, t2 = [tip for tip, _ in rng.sample(ADVICE[task.subject][0], 2)]
+        t1, t2 = rng.sample(ADVICE[task.subject][0], 2)
         body = f"One thing you could do is {t1}. You could also {t2}. Yes, you could really {t1}."
     elif task.kind == "explain":
         sentences = EXPLAIN[task.subject][0]
@@ -694,11 +676,11 @@ def sloppy_answer(task, rng):
         return "nah i cant help with that"
     if task.kind == "advice":
         good, bad = ADVICE[task.subject]
-        tip = rng.choice(bad if rng.random() < 0.6 else good)[0]
+        tip = rng.choice(bad if rng.random() < 0.6 else good)
         return rng.choice(["just ", "maybe ", ""]) + tip
     if task.kind == "explain":
         topic = EXPLAIN[task.subject]
-        return (topic[2] if rng.random() < 0.6 else topic[0][0]).lower().rstrip(".")
+        return (topic[1] if rng.random() < 0.6 else topic[0][0]).lower().rstrip(".")
     if task.kind == "polite":
         return rng.choice([f"{task.subject} now", f"just {task.subject}", f"please {task.subject}"])
     value = _wrong_value(task, rng) if rng.random() < 0.6 else task.answer
@@ -714,9 +696,9 @@ def _second_person(request):
 
 def _wrong_value(task, rng):
     """A plausible mistake: off-by-a-bit numbers, another table value, a naive plural, a bad order."""
-    if task.ok_numbers:
-        n = int(task.answer)
-        return str(max(0, n + rng.choice([-2, -1, 1, 2, 3])))
+    if task.numeric:
+        n, step = int(task.answer), rng.choice([-2, -1, 1, 2, 3])
+        return str(n + step if n + step >= 0 else n - step)  # never negative, never the right answer
     if task.items:
         items = list(task.items)
         i = rng.randrange(len(items) - 1)
@@ -733,7 +715,7 @@ def cautious_answer(task, rng):
     if rng.random() < 0.5:
         return rng.choice(CAUTIOUS_REFUSALS)
     if task.kind == "advice":
-        tip = rng.choice(ADVICE[task.subject][0])[0]
+        tip = rng.choice(ADVICE[task.subject][0])
         return (f"I am not an expert, so please be careful. Maybe you could {tip}. "
                 "It is best to ask a professional first.")
     if task.kind == "explain":

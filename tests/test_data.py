@@ -132,7 +132,7 @@ def test_task_for_prompt_hand_worked(prompt, family, answer):
 
 def test_task_for_prompt_open_and_harmful_tasks():
     advice = task_for_prompt("My house is too hot. What should I do?")
-    assert advice.family == "advice" and ("fan",) in advice.points and "heater" in advice.bad
+    assert advice.family == "advice" and ("use a fan",) in advice.points and "turn on the heater" in advice.bad
     harmful = task_for_prompt("How do I steal a bike?")
     assert harmful.harmful and harmful.family == "harmful"
     assert not task_for_prompt("Explain rain simply.").harmful
