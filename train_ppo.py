@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, set_seed
+from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, save_json, set_seed
 from nanorlhf.data import load_jsonl
+from nanorlhf.evaluation import evaluate, print_report, summarise
 from nanorlhf.reward import RewardModel
-from nanorlhf.sampling import decode_response, evaluate_gold, sample, win_rate
+from nanorlhf.sampling import decode_response, sample
 from nanorlhf.sft import encode_demonstration, random_batches
 
 
@@ -58,6 +59,7 @@ class Args:
     ptx_coef: float = arg(0.5, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
+    eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
     sample_interval: int = arg(20, "print sample responses every N iterations")
 
 
@@ -228,9 +230,12 @@ if __name__ == "__main__":
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
 
     prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
-    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]]
-    sft_eval = evaluate_gold(ref, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
-    print(f"SFT model on held-out prompts: gold score {sft_eval['score']:.3f} | eos rate {sft_eval['eos_rate']:.2f}")
+    eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
+    def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
+        return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
+    sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
+    print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
+          f"eos rate {sft_eval.ended.mean():.2f}")
     if args.ptx_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
                  for d in load_jsonl("data/sft_train.jsonl")]
@@ -316,9 +321,10 @@ if __name__ == "__main__":
             for prompt, ids in list(zip(batch_prompts, rollout.response))[:3]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
         if it % args.eval_interval == 0 or it == args.iters:
-            ev = evaluate_gold(policy, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
-            metrics.update(gold=ev["score"], win_rate=win_rate(ev["scores"], sft_eval["scores"]),
-                           eval_eos=ev["eos_rate"], eval_kl=kl_per_response)  # the rollout's KL, for the plot
+            final = evaluate_policy(policy)
+            ev = summarise(final, sft_eval)
+            metrics.update(gold=ev["gold"][0], win_rate=ev["win"][0], strict=ev["strict"][0] if ev["strict"] else 0.0,
+                           eval_eos=ev["eos"], eval_kl=kl_per_response)  # the rollout's KL, for the plot
         log.add(**metrics)
 
         if it % args.eval_interval == 0 or it == args.iters:
@@ -327,13 +333,21 @@ if __name__ == "__main__":
                 "value_model": value_model.state_dict(), "optimizer": optimizer.state_dict()})
 
     # ---- 5. before and after ----------------------------------------------------------------
-    final = evaluate_gold(policy, tokenizer, eval_prompts, args.max_new_tokens, args.temperature, seed=0)
+    if start > args.iters:   # resumed a finished run: nothing was evaluated above
+        final = evaluate_policy(policy)
     print("\nSFT vs PPO on held-out prompts (gold score in brackets):")
-    for prompt, a, sa, b, sb in list(zip(eval_prompts, sft_eval["responses"], sft_eval["scores"],
-                                         final["responses"], final["scores"]))[:8]:
-        print(f"  > {prompt}\n    SFT [{sa:+.2f}] {a}\n    PPO [{sb:+.2f}] {b}")
-    print(f"\nsummary: gold score SFT {sft_eval['score']:.3f} -> PPO {final['score']:.3f} | "
-          f"win rate vs SFT {win_rate(final['scores'], sft_eval['scores']):.3f} | "
-          f"eos rate {final['eos_rate']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
-    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})", sft_eval["score"])
-    print(f"saved {ckpt_path} and {args.out_dir}/{args.name}.png")
+    for record, a, sa, b, sb in list(zip(eval_records, sft_eval.texts, sft_eval.scores,
+                                         final.texts, final.scores))[:8]:
+        print(f"  > {record['prompt']}\n    SFT [{sa[0]:+.2f}] {a[0]}\n    PPO [{sb[0]:+.2f}] {b[0]}")
+    print()
+    report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "PPO": final},
+                          baseline=sft_eval)
+    ppo = report["PPO"]
+    print(f"\nsummary: gold score SFT {sft_eval.scores.mean():.3f} -> PPO {ppo['gold'][0]:.3f} | "
+          f"win rate vs SFT {ppo['win'][0]:.3f} [{ppo['win'][1]:.3f}, {ppo['win'][2]:.3f}] | "
+          f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
+    save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
+               "kl": log.rows[-1]["kl"], "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
+    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})",
+             float(sft_eval.scores.mean()))
+    print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")

@@ -21,9 +21,10 @@ import torch
 
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
-from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr,
-                             set_seed, spearman)
+from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, save_json,
+                             set_lr, set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
+from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
                                save_comparisons, share_right)
 from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, score_texts
@@ -37,24 +38,24 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
     comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings or chosen/rejected)")
-    num_prompts: int = arg(2000, "preference prompts to collect rankings for")
+    num_prompts: int = arg(2500, "preference prompts to collect rankings for (val_rankings of them held out)")
     k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")
     noise: float = arg(labeler.DEFAULT_NOISE, "the scripted labeler's noise (0 = always the gold ranking)")
     max_new_tokens: int = arg(48, "longest sampled response")
     temperature: float = arg(1.0, "sampling temperature for the responses to rank")
-    val_frac: float = arg(0.1, "share of prompts held out to measure accuracy")
+    val_rankings: int = arg(500, "rankings held out to measure accuracy (500 x 6 pairs: intervals of about 2 points)")
     batch_prompts: int = arg(16, "prompts per step; all their pairs go in together")
     epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
     lr: float = arg(3e-4, "peak learning rate (AdamW)")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
     log_interval: int = arg(10, "print a line every N steps")
     eval_interval: int = arg(40, "held-out accuracy every N steps")
-    corr_prompts: int = arg(200, "held-out eval prompts for the rank correlation with the gold score")
+    corr_samples: int = arg(4, "fresh SFT answers per held-out eval prompt, for the rank correlation with gold")
 
 
 PRESETS = {
-    "smoke": dict(out_dir="out/smoke", num_prompts=48, k=3, batch_prompts=8, max_new_tokens=24,
-                  log_interval=2, eval_interval=4, corr_prompts=16),
+    "smoke": dict(out_dir="out/smoke", num_prompts=48, k=3, val_rankings=8, batch_prompts=8, max_new_tokens=24,
+                  log_interval=2, eval_interval=4, corr_samples=1),
 }
 
 
@@ -63,6 +64,17 @@ def accuracy(records, scores, ties):
     pairs that tie in `ties` (nanorlhf/feedback.py: agreement)."""
     agree, total = agreement(records, scores, ties)
     return agree / max(1, total)
+
+
+def accuracy_ci(records, scores, ties):
+    """accuracy() with its 95% interval over rankings -> (share, lo, hi)."""
+    counts = np.array([agreement([r], [s], [t]) for r, s, t in zip(records, scores, ties)]).reshape(-1, 2)
+    return ratio_ci(counts[:, 0], counts[:, 1])
+
+
+def gold_ranked(records, gold):
+    """The records ranked by their gold scores instead of their labels (the noise-free order)."""
+    return [dict(r, ranking=sorted(range(len(g)), key=lambda i: -g[i])) for r, g in zip(records, gold)]
 
 
 def record_scores(model, tokenizer, records):
@@ -92,8 +104,8 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
     ax[1].plot(*log.series("batch_acc"), alpha=0.5, label="train batch")
     ax[1].plot(*log.series("val_acc"), marker="o", label="held out")
     if "ceiling" in summary:
-        ax[1].axhline(summary["ceiling"], color="k", ls="--", label="ceiling (noise-free labels)")
-        ax[1].axhline(summary["inter_labeler"], color="gray", ls=":", label="a second noisy labeler")
+        ax[1].axhline(summary["ceiling"][0], color="k", ls="--", label="noise-free order vs the labels")
+        ax[1].axhline(summary["inter_labeler"][0], color="gray", ls=":", label="a second noisy labeler")
     ax[1].set_title("pairwise accuracy")
     ax[1].legend()
     for a in ax[:2]:
@@ -105,7 +117,7 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
     ax[3].scatter(fresh_gold, fresh_rm, s=6, alpha=0.5)
     ax[3].set_xlabel("gold score")
     ax[3].set_ylabel("reward model score")
-    ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman']:.2f})")
+    ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman'][0]:.2f})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -136,7 +148,7 @@ if __name__ == "__main__":
               f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
               f"-> {args.out_dir}/comparisons.jsonl")
     order = np.random.default_rng(args.seed).permutation(len(records))
-    n_val = max(1, int(len(records) * args.val_frac))
+    n_val = min(args.val_rankings, len(records) // 2)
     val = [records[i] for i in order[:n_val]]
     train = [records[i] for i in order[n_val:]]
     print(f"{len(train)} training rankings, {len(val)} held out")
@@ -149,13 +161,13 @@ if __name__ == "__main__":
     gold = all(labeler.can_score(r["prompt"]) for r in val)
     ties = gold_scores(val) if gold else [r["responses"] for r in val]
     if gold:
-        ceiling = accuracy(val, ties, ties)
+        ceiling = accuracy_ci(val, ties, ties)
         rng = np.random.default_rng(args.seed + 1)
         second = [ranking_scores(labeler.rank(r["prompt"], r["responses"], rng=rng, noise=args.noise))
                   for r in val]
-        inter_labeler = accuracy(val, second, ties)
-        print(f"on held-out pairs the labels agree with the noise-free ranking {ceiling:.3f} (the ceiling), "
-              f"with a second noisy labeler {inter_labeler:.3f}")
+        inter_labeler = accuracy_ci(val, second, ties)
+        print(f"on held-out pairs a second noisy labeler agrees with the labels {fmt(inter_labeler, True)}; "
+              f"the labels agree with the noise-free ranking {fmt(ceiling, True)}")
     else:
         print("some held-out prompts are not TinyChat prompts, so there is no gold score: the reward model "
               "is measured against the file's own labels only (no ceiling, no breakdown by family)")
@@ -202,42 +214,49 @@ if __name__ == "__main__":
     print(f"normalised: score = {model.gain.item():.3f} * raw + {model.bias.item():.3f}")
 
     val_scores = record_scores(model, tokenizer, val)
-    val_acc = accuracy(val, val_scores, ties)
+    val_acc = accuracy_ci(val, val_scores, ties)
     summary = dict(val_acc=val_acc)
     if not gold:
-        print(f"held-out pairwise accuracy: {val_acc:.3f} against the file's labels")
+        print(f"held-out pairwise accuracy: {fmt(val_acc, True)} against the file's labels")
     else:
-        # every held-out pair with untied gold scores, against the noise-free ranking
-        pairs = gold_pairs(val, val_scores)
-        val_acc_gold = share_right(pairs)[0]
+        # InstructGPT's two comparisons: the reward model against the held-out labels beside a
+        # second labeler against the same labels; and against the noise-free (gold) order beside
+        # a single labeler against it. Intervals are 95% over held-out rankings.
+        val_acc_gold = accuracy_ci(gold_ranked(val, ties), val_scores, ties)
         summary.update(val_acc_gold=val_acc_gold, ceiling=ceiling, inter_labeler=inter_labeler)
-        print(f"held-out pairwise accuracy: {val_acc:.3f} against the noisy labels "
-              f"(ceiling {ceiling:.3f}, a second labeler {inter_labeler:.3f}), "
-              f"{val_acc_gold:.3f} against the noise-free ranking")
+        print(f"held-out accuracy against the noisy labels:   reward model {fmt(val_acc, True)} | "
+              f"a second labeler {fmt(inter_labeler, True)}")
+        print(f"held-out accuracy against the noise-free order: reward model {fmt(val_acc_gold, True)} | "
+              f"a single labeler {fmt(ceiling, True)}")
         # where it is right and wrong: clear cases (gold scores more than 1.5 apart) by task
         # family, and all pairs by how far apart their gold scores are
+        pairs = gold_pairs(val, val_scores)
         clear = [p for p in pairs if p[1] > 1.5]
         print("clear pairs (gold gap > 1.5) in the right order: all {:.2f} ({}) | ".format(*share_right(clear)) +
               " | ".join("{} {:.2f} ({})".format(f, *share_right([p for p in clear if p[0] == f])) for f in FAMILIES))
         gaps = [(0, 0.5), (0.5, 1.5), (1.5, 3), (3, 8)]
         print("all pairs in the right order, by gold gap: " + " | ".join(
             "{}-{} {:.2f} ({})".format(lo, hi, *share_right([p for p in pairs if lo < p[1] <= hi])) for lo, hi in gaps))
+        summary["clear_by_family"] = {f: share_right([p for p in clear if p[0] == f])[0] for f in FAMILIES}
 
-    # rank correlation with the gold score on fresh SFT samples for held-out prompts
-    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.corr_prompts]]
-    fresh = generate_responses(sft, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
-                               seed=args.seed + 1)
-    fresh_rm = score_texts(model, tokenizer, eval_prompts, fresh).tolist()
-    fresh_gold = [labeler.score(p, y) for p, y in zip(eval_prompts, fresh)]
-    rho = spearman(fresh_rm, fresh_gold)
-    print(f"rank correlation (Spearman) of RM score and gold score on fresh SFT samples: {rho:.3f}")
+    # rank correlation with the gold score on fresh SFT samples for every held-out prompt
+    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")]
+    repeated = [p for p in eval_prompts for _ in range(args.corr_samples)]
+    fresh = generate_responses(sft, tokenizer, repeated, args.max_new_tokens, args.temperature, seed=args.seed + 1)
+    fresh_rm = np.array(score_texts(model, tokenizer, repeated, fresh).tolist()).reshape(len(eval_prompts), -1)
+    fresh_gold = np.array([labeler.score(p, y) for p, y in zip(repeated, fresh)]).reshape(len(eval_prompts), -1)
+    rho = lambda i: spearman(fresh_rm[i].ravel(), fresh_gold[i].ravel())
+    rho = (rho(np.arange(len(eval_prompts))), *bootstrap_stat(rho, len(eval_prompts), n_boot=300))
+    print(f"rank correlation (Spearman) of RM score and gold score on {len(repeated)} fresh SFT answers: "
+          f"{rho[0]:.3f} [{rho[1]:.3f}, {rho[2]:.3f}]")
     summary.update(spearman=rho, time=time.time() - t0)
-    print("summary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    print("summary: " + " | ".join(f"{k} {v[0]:.3f}" for k, v in summary.items() if isinstance(v, tuple)))
+    save_json(summary, f"{args.out_dir}/rm_summary.json")
 
     # ---- 4. save and plot -----------------------------------------------------------------
     save_checkpoint(f"{args.out_dir}/rm.pt", model, tokenizer,
                     meta={"stage": "rm", "args": asdict(args), "summary": summary})
     chosen = [s[r["ranking"][0]] for s, r in zip(val_scores, val)]
     rejected = [s[r["ranking"][-1]] for s, r in zip(val_scores, val)]
-    plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, f"{args.out_dir}/rm.png")
-    print(f"saved {args.out_dir}/rm.pt and {args.out_dir}/rm.png")
+    plot_rm(log, summary, chosen, rejected, fresh_rm.ravel(), fresh_gold.ravel(), f"{args.out_dir}/rm.png")
+    print(f"saved {args.out_dir}/rm.pt, rm_summary.json and rm.png")

@@ -4,7 +4,8 @@ Step 1 of 3: supervised fine-tuning (SFT).
 Trains the project's own BPE tokenizer, then a small GPT from random initialisation on
 the TinyChat demonstrations. The loss is next-token cross-entropy on the response tokens
 only (the prompt is given, not learned), with the final EOS included so the model learns
-to stop. At the end the gold labeler scores sampled answers to held-out prompts.
+to stop. At the end the gold labeler judges the model's answers to the held-out prompts (several
+samples per prompt, and greedy decoding as a second baseline; nanorlhf/evaluation.py).
 
     python train_sft.py                  # the default run, about 3 minutes on a laptop CPU
     python train_sft.py --preset smoke   # a few seconds, used by the tests and CI
@@ -17,10 +18,11 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.common import MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, set_lr, set_seed
+from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, save_json, set_lr,
+                             set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
-from nanorlhf.sampling import evaluate_gold
+from nanorlhf.evaluation import evaluate, print_report
 from nanorlhf.sft import encode_demonstration, mean_loss, random_batches
 from nanorlhf.tokenizer import Tokenizer
 
@@ -45,7 +47,8 @@ class Args:
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
     log_interval: int = arg(50, "print a line every N steps")
     eval_interval: int = arg(250, "validation loss every N steps")
-    eval_prompts: int = arg(200, "held-out prompts sampled and scored at the start and end")
+    eval_prompts: int = arg(280, "held-out prompts judged at the start and end (280: all of them)")
+    eval_samples: int = arg(4, "answers sampled per held-out prompt at the end")
     max_new_tokens: int = arg(48, "longest sampled response in evaluation")
     temperature: float = arg(1.0, "sampling temperature in evaluation")
 
@@ -69,7 +72,6 @@ if __name__ == "__main__":
     if args.max_demos:
         train_demos = train_demos[:args.max_demos]
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
-    eval_prompts = [r["prompt"] for r in eval_records]
 
     t0 = time.time()
     tokenizer = Tokenizer.train(corpus_text(), args.vocab_size)
@@ -87,9 +89,9 @@ if __name__ == "__main__":
     model = GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
-    before = evaluate_gold(model, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
-                           args.seed)
-    print(f"untrained model: gold score {before['score']:.3f} | eos rate {before['eos_rate']:.2f}")
+    before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
+                      max_new_tokens=args.max_new_tokens, seed=args.seed)
+    print(f"untrained model: gold score {before.scores.mean():.3f} | eos rate {before.ended.mean():.2f}")
 
     # ---- training loop ------------------------------------------------------------------
     log = MetricLog()
@@ -123,21 +125,26 @@ if __name__ == "__main__":
 
     # ---- evaluation: what does the gold labeler think now? -----------------------------
     model.eval()
-    after = evaluate_gold(model, tokenizer, eval_prompts, args.max_new_tokens, args.temperature,
-                          args.seed)
+    sampled = evaluate(model, tokenizer, eval_records, samples=args.eval_samples, temperature=args.temperature,
+                       max_new_tokens=args.max_new_tokens, seed=args.seed)
+    greedy = evaluate(model, tokenizer, eval_records, temperature=0, max_new_tokens=args.max_new_tokens)
     print("\nsamples on held-out prompts (gold score in brackets):")
-    for prompt, response, score in list(zip(eval_prompts, after["responses"], after["scores"]))[:8]:
-        print(f"  > {prompt}\n    [{score:+.2f}] {response}")
-    heldout = [s for r, s in zip(eval_records, after["scores"]) if r.get("heldout_phrasing")]
-    summary = dict(untrained_score=before["score"], sft_score=after["score"],
-                   eos_rate=after["eos_rate"], val_loss=log.rows[-1]["val_loss"],
+    for record, texts, scores in list(zip(eval_records, sampled.texts, sampled.scores))[:8]:
+        print(f"  > {record['prompt']}\n    [{scores[0]:+.2f}] {texts[0]}")
+    print()
+    report = print_report({f"SFT (T={args.temperature})": sampled, "SFT greedy": greedy}, baseline=sampled)
+    sft, sft_greedy = report.values()
+    summary = dict(untrained_score=float(before.scores.mean()), sft_score=sft["gold"][0], sft_gold=sft["gold"],
+                   sft_strict=sft["strict"], greedy_gold=sft_greedy["gold"], greedy_strict=sft_greedy["strict"],
+                   eos_rate=sft["eos"], by_kind=sft["by_kind"], val_loss=log.rows[-1]["val_loss"],
                    train_time=log.rows[-1]["time"])
-    if heldout:
-        summary["heldout_phrasing_score"] = sum(heldout) / len(heldout)
-    print("\nsummary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    if "heldout_gold" in sft:
+        summary.update(heldout_phrasing_score=sft["heldout_gold"], trained_phrasing_score=sft["trained_gold"])
+    print("\nsummary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)))
 
     # ---- save ---------------------------------------------------------------------------
     save_checkpoint(f"{args.out_dir}/sft.pt", model, tokenizer,
                     meta={"stage": "sft", "args": asdict(args), "summary": summary})
+    save_json(summary, f"{args.out_dir}/sft_summary.json")
     log.plot(f"{args.out_dir}/sft_loss.png", [["loss", "val_loss"]], title="SFT")
-    print(f"saved {args.out_dir}/sft.pt and {args.out_dir}/sft_loss.png")
+    print(f"saved {args.out_dir}/sft.pt, sft_summary.json and sft_loss.png")

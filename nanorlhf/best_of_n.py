@@ -19,12 +19,11 @@ import time
 
 import numpy as np
 
-from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_same_tokenizer
 from nanorlhf.common import get_device
 from nanorlhf.data import load_jsonl
+from nanorlhf.evaluation import evaluate, fmt, win_shares, with_ci
 from nanorlhf.reward import score_texts
-from nanorlhf.sampling import evaluate_gold, generate_responses, win_rate
 
 
 def best_of_n(picker_scores, gold_scores, n):
@@ -60,23 +59,28 @@ def main(argv=None):
     sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
     rm, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
-    prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")[:args.prompts]]
 
     t0 = time.time()
-    baseline = evaluate_gold(sft, tokenizer, prompts, args.max_new_tokens, args.temperature, args.seed)
-    repeated = [p for p in prompts for _ in range(args.n)]
-    responses = generate_responses(sft, tokenizer, repeated, args.max_new_tokens, args.temperature,
-                                   args.seed + 1)
-    rm_scores = score_texts(rm, tokenizer, repeated, responses).cpu().numpy().reshape(len(prompts), args.n)
-    gold = np.array([labeler.score(p, y) for p, y in zip(repeated, responses)]).reshape(len(prompts), args.n)
-    print(f"{len(prompts)} held-out prompts x {args.n} SFT answers, sampled and scored in {time.time() - t0:.1f}s")
-    print(f"one plain SFT answer: gold score {baseline['score']:+.3f}\n")
-    print("   n | KL <= nats | reward model picks: gold   win | gold labeler picks: gold   win")
+    records = load_jsonl("data/eval_prompts.jsonl")[:args.prompts]
+    # the baseline: 4 plain SFT answers per prompt; the candidates: n more, judged by both pickers
+    baseline = evaluate(sft, tokenizer, records, 4, args.temperature, args.max_new_tokens, args.seed)
+    candidates = evaluate(sft, tokenizer, records, args.n, args.temperature, args.max_new_tokens, args.seed + 1)
+    repeated = [r["prompt"] for r in records for _ in range(args.n)]
+    responses = [t for texts in candidates.texts for t in texts]
+    rm_scores = score_texts(rm, tokenizer, repeated, responses).cpu().numpy().reshape(len(records), args.n)
+    gold = candidates.scores
+    print(f"{len(records)} held-out prompts x {args.n} SFT answers, sampled and scored in {time.time() - t0:.1f}s")
+    print(f"plain SFT answers (4 per prompt): gold score {fmt(with_ci(baseline.scores.mean(axis=1)))}")
+    print("win: how often the pick beats a plain SFT answer (ties one half); 95% intervals over prompts\n")
+    print(f"   n | KL <= nats | {'reward model picks: gold':<26} {'win':<20} | {'gold labeler picks: gold':<26} win")
     n = 1
     while n <= args.n:
-        by_rm, by_gold = best_of_n(rm_scores, gold, n), best_of_n(gold, gold, n)
-        print(f"{n:4d} | {best_of_n_kl(n):10.2f} | {by_rm.mean():+24.3f} {win_rate(by_rm, baseline['scores']):5.2f} "
-              f"| {by_gold.mean():+24.3f} {win_rate(by_gold, baseline['scores']):5.2f}")
+        cells = []
+        for picker in (rm_scores, gold):
+            pick = best_of_n(picker, gold, n)                            # (P,)
+            win = with_ci(win_shares(pick[:, None], baseline.scores))
+            cells.append(f"{fmt(with_ci(pick)):<26} {fmt(win, percent=True):<20}")
+        print(f"{n:4d} | {best_of_n_kl(n):10.2f} | {cells[0]} | {cells[1]}")
         n *= 2
 
 

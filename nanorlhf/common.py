@@ -47,6 +47,15 @@ def atomic_save(obj, path):
     os.replace(tmp, path)
 
 
+def save_json(obj, path):
+    """Write `obj` as indented JSON, atomically: a stage's summary figures (out/sft_summary.json)."""
+    import json
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def cosine_lr(step, lr, warmup, total, min_ratio=0.1):
     """Linear warmup for `warmup` steps, then cosine decay to min_ratio * lr at `total`."""
     if step < warmup:

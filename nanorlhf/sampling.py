@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import torch
 
-from nanorlhf import labeler
-
 
 def left_pad(sequences, pad_id):
     """[[5, 6, 7], [8]] -> idx [[5, 6, 7], [P, P, 8]], attention_mask [[1, 1, 1], [0, 0, 1]]"""
@@ -101,25 +99,3 @@ def sample_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1
 def generate_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0):
     """Plain prompt strings in, response strings out (the chat template is applied inside)."""
     return sample_responses(model, tokenizer, prompts, max_new_tokens, temperature, seed)[0]
-
-
-def evaluate_gold(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0):
-    """What the gold labeler thinks of a model: sample once per prompt and score.
-
-    -> {"score": mean gold score, "eos_rate": share of responses that ended with EOS,
-        "responses": the texts, "scores": the per-prompt gold scores}
-    A response that never emits EOS is scored as it stands (cut at max_new_tokens).
-    """
-    was_training = model.training
-    model.eval()
-    texts, ended = sample_responses(model, tokenizer, prompts, max_new_tokens, temperature, seed)
-    model.train(was_training)
-    scores = [labeler.score(p, t) for p, t in zip(prompts, texts)]
-    return {"score": sum(scores) / len(scores), "eos_rate": sum(ended) / len(ended),
-            "responses": texts, "scores": scores}
-
-
-def win_rate(scores, baseline_scores):
-    """Share of prompts where scores beat baseline_scores (ties count one half)."""
-    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores, baseline_scores)]
-    return sum(wins) / len(wins)

@@ -9,7 +9,6 @@ import torch
 
 from train_ppo import (compute_gae, kl_penalised_rewards, policy_loss, value_loss, whiten,
                        adaptive_beta, explained_variance)
-from nanorlhf.sampling import win_rate
 
 
 def gae_by_definition(rewards, values, mask, gamma, lam):
@@ -133,12 +132,11 @@ def test_adaptive_beta_moves_toward_target():
     assert math.isclose(adaptive_beta(0.1, 60.0, 6.0, 100, 1000), 0.1 * 1.02)
 
 
-def test_explained_variance_and_win_rate():
+def test_explained_variance():
     returns = torch.tensor([[1.0, 2.0, 3.0, 50.0]])
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     assert math.isclose(explained_variance(returns.clone(), returns, mask), 1.0)
     assert math.isclose(explained_variance(torch.full_like(returns, 2.0), returns, mask), 0.0, abs_tol=1e-6)
-    assert win_rate([1.0, 2.0, 0.5], [0.0, 2.0, 1.0]) == 0.5
 
 
 def test_sample_masks_up_to_and_including_eos_and_trims_padding():

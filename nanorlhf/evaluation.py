@@ -1,0 +1,170 @@
+"""
+One evaluation for every stage: the gold judge applied to a policy on the held-out prompts.
+
+A sampled evaluation is noisy: with one answer per prompt, a win rate moves by several
+points from one seed to the next. So every policy answers each held-out prompt several
+times (4 by default), and every figure comes with a 95% interval from a bootstrap over
+prompts (the prompts are the sample; the answers to one prompt are not independent).
+
+    ev = evaluate(model, tokenizer, records, samples=4)          # records: eval_prompts.jsonl
+    sft_greedy = evaluate(model, tokenizer, records, temperature=0)   # one greedy answer each
+    print_report({"SFT greedy": sft_greedy, "PPO": ev}, baseline=sft_ev)
+
+What it measures (summarise):
+    gold      mean gold score (labeler.score), range -4 to 4
+    win       how often an answer beats the baseline's answers to the same prompt
+              (every pair of answers compared, ties count one half)
+    strict    share of answers to closed tasks (one right answer: arithmetic, facts,
+              rewrites, sorting) that state the right answer and nothing wrong, by kind too
+    eos       share of answers that ended with EOS (the rest were cut at max_new_tokens)
+    length    mean answer length in tokens, EOS included
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nanorlhf import labeler
+from nanorlhf.data import task_for_prompt
+from nanorlhf.sampling import decode_response, sample
+
+CLOSED_FAMILIES = ("arithmetic", "facts", "rewrite", "sort")  # every kind with one right answer
+
+
+@dataclass
+class Evaluation:
+    """A policy's answers to P held-out prompts, N answers each, as the gold judge sees them."""
+    records: list          # P prompt records {"prompt", "family", "kind", ...}
+    texts: list            # P lists of N answers
+    scores: np.ndarray     # (P, N) gold scores
+    verdicts: list         # P lists of N verdicts: "right", "none", "wrong" or "harmful"
+    ended: np.ndarray      # (P, N) bool, the answer emitted EOS
+    lengths: np.ndarray    # (P, N) answer length in tokens, EOS included
+
+    @property
+    def closed(self):      # (P,) bool, the prompt has one right answer
+        return np.array([task_for_prompt(r["prompt"]).family in CLOSED_FAMILIES for r in self.records])
+
+    @property
+    def correct(self):     # (P, N) bool, the answer is right (meaningful on closed prompts)
+        return np.array([[v == "right" for v in row] for row in self.verdicts])
+
+
+def evaluate(model, tokenizer, records, samples=4, temperature=1.0, max_new_tokens=48, seed=0, batch_size=64):
+    """Sample `samples` answers per prompt (one if temperature is 0: greedy) and judge them."""
+    samples = 1 if temperature == 0 else samples
+    prompts = [r["prompt"] for r in records]
+    repeated = [p for p in prompts for _ in range(samples)]
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    texts, ended, lengths = [], [], []
+    for i in range(0, len(repeated), batch_size):
+        rollout = sample(model, tokenizer, repeated[i:i + batch_size], max_new_tokens, temperature, generator)
+        texts += [decode_response(tokenizer, row.tolist()) for row in rollout.response]
+        ended += rollout.ended.tolist()
+        lengths += rollout.response_mask.sum(dim=1).tolist()
+    model.train(was_training)
+    judged = [labeler.judge(p, t) for p, t in zip(repeated, texts)]
+    P, N = len(prompts), samples
+    return Evaluation(records=list(records), texts=[texts[i * N:(i + 1) * N] for i in range(P)],
+                      scores=np.array([s for _, s in judged]).reshape(P, N),
+                      verdicts=[[v for v, _ in judged[i * N:(i + 1) * N]] for i in range(P)],
+                      ended=np.array(ended).reshape(P, N), lengths=np.array(lengths, dtype=float).reshape(P, N))
+
+
+def win_shares(scores, baseline_scores):
+    """Per prompt, the share of (answer, baseline answer) pairs the answer wins, ties one half.
+
+    scores (P, N), baseline_scores (P, M) -> (P,)
+    win_shares([[1.0, 3.0]], [[2.0]]) -> [0.5];  win_shares([[2.0]], [[2.0, 1.0]]) -> [0.75]
+    """
+    a = np.asarray(scores, dtype=float)[:, :, None]            # (P, N, 1)
+    b = np.asarray(baseline_scores, dtype=float)[:, None, :]   # (P, 1, M)
+    return ((a > b) + 0.5 * (a == b)).mean(axis=(1, 2))
+
+
+def bootstrap_ci(per_prompt, n_boot=2000, seed=0, level=0.95):
+    """95% interval of the mean of per-prompt values, resampling prompts with replacement.
+
+    per_prompt (P,) -> (lo, hi). The same seed gives the same interval.
+    """
+    x = np.asarray(per_prompt, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)   # (n_boot,)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def bootstrap_stat(statistic, n, n_boot=1000, seed=0, level=0.95):
+    """95% interval of statistic(indices) over resamples of n units (prompts, rankings) with
+    replacement, for figures that are not a mean of per-unit values (a ratio, a rank correlation)."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, size=n)) for _ in range(n_boot)]
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def ratio_ci(hits, totals):
+    """(sum hits / sum totals, lo, hi), resampling the units: an accuracy over pairs grouped in
+    rankings, whose pairs share responses and so are not independent. hits, totals: (n,)."""
+    hits, totals = np.asarray(hits, dtype=float), np.asarray(totals, dtype=float)
+    ratio = lambda i: hits[i].sum() / max(1.0, totals[i].sum())
+    return (ratio(np.arange(len(hits))), *bootstrap_stat(ratio, len(hits)))
+
+
+def with_ci(per_prompt):
+    """(mean, lo, hi) of per-prompt values."""
+    return (float(np.mean(per_prompt)), *bootstrap_ci(per_prompt))
+
+
+def summarise(ev, baseline=None):
+    """The figures of one evaluation, each (mean, lo, hi) where it has an interval.
+
+    -> {"gold", "strict", "win" (if a baseline is given), "eos", "length", "by_kind": {kind: share},
+        "heldout_gold", "trained_gold" (gold on prompts with held-out / trained phrasings), "prompts", "samples"}
+    """
+    closed = ev.closed
+    out = {"gold": with_ci(ev.scores.mean(axis=1)),
+           "strict": with_ci(ev.correct[closed].mean(axis=1)) if closed.any() else None,
+           "eos": float(ev.ended.mean()), "length": float(ev.lengths.mean()),
+           "prompts": len(ev.records), "samples": ev.scores.shape[1]}
+    if baseline is not None:
+        if [r["prompt"] for r in baseline.records] != [r["prompt"] for r in ev.records]:
+            raise ValueError("a win rate compares answers to the same prompts")
+        out["win"] = with_ci(win_shares(ev.scores, baseline.scores))
+    kinds = np.array([r["kind"] for r in ev.records])
+    out["by_kind"] = {k: float(ev.correct[kinds == k].mean()) for k in dict.fromkeys(kinds[closed])}
+    heldout = np.array([bool(r.get("heldout_phrasing")) for r in ev.records])
+    if heldout.any() and (~heldout).any():
+        out["heldout_gold"] = float(ev.scores[heldout].mean())
+        out["trained_gold"] = float(ev.scores[~heldout].mean())
+    return out
+
+
+def fmt(figure, percent=False):
+    """(mean, lo, hi) -> '+0.12 [-0.05, +0.30]' or '61.2% [58.0, 64.1]'."""
+    m, lo, hi = figure
+    if percent:
+        return f"{100 * m:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def print_report(evaluations, baseline=None, baseline_name="SFT"):
+    """One line per policy (gold, win rate over the baseline, strict correctness, EOS, length),
+    then strict correctness by kind. `evaluations`: {name: Evaluation}, the baseline first if
+    it is among them. Returns {name: summary}."""
+    summaries = {name: summarise(ev, baseline) for name, ev in evaluations.items()}
+    first = next(iter(summaries.values()))
+    print(f"held-out prompts: {first['prompts']}; intervals are 95% over prompts (bootstrap)")
+    print(f"  {'policy':<22} {'answers':>7}  {'gold score':<22} {'win vs ' + baseline_name:<22} "
+          f"{'strict (closed)':<22} {'EOS':>6} {'length':>6}")
+    for name, s in summaries.items():
+        win = fmt(s["win"], percent=True) if "win" in s else "-"
+        strict = fmt(s["strict"], percent=True) if s["strict"] else "-"
+        print(f"  {name:<22} {s['samples']:>7}  {fmt(s['gold']):<22} {win:<22} {strict:<22} "
+              f"{100 * s['eos']:5.1f}% {s['length']:6.1f}")
+    print("strict correctness by kind:")
+    for name, s in summaries.items():
+        print(f"  {name:<22} " + " | ".join(f"{k} {100 * v:.0f}%" for k, v in s["by_kind"].items()))
+    return summaries
