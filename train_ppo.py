@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, save_json, set_seed
 from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import evaluate, print_report, summarise
+from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
 from nanorlhf.reward import RewardModel
 from nanorlhf.sampling import decode_response, sample
 from nanorlhf.sft import encode_demonstration, random_batches
@@ -44,7 +44,7 @@ class Args:
     batch_size: int = arg(64, "prompts per rollout")
     max_new_tokens: int = arg(48, "longest response; one that never emits EOS is penalised")
     temperature: float = arg(1.0, "sampling temperature; log-probs use the same one")
-    beta: float = arg(0.05, "KL penalty coefficient: reward -= beta * (log pi - log pi_ref) per token")
+    beta: float = arg(0.02, "KL penalty coefficient: reward -= beta * (log pi - log pi_ref) per token")
     target_kl: float = arg(0.0, "adaptive KL controller's target, in nats per response (0 = fixed beta)")
     kl_horizon: int = arg(10000, "adaptive controller's horizon in responses")
     missing_eos_penalty: float = arg(1.0, "subtracted from the score of a response with no EOS")
@@ -56,7 +56,7 @@ class Args:
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
-    ptx_coef: float = arg(0.5, "weight of the SFT loss mixed in (InstructGPT's PPO-ptx; 0 = plain PPO)")
+    ptx_coef: float = arg(0.5, "weight of the SFT loss on demonstrations mixed into each update (0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
@@ -340,14 +340,20 @@ if __name__ == "__main__":
                                          final.texts, final.scores))[:8]:
         print(f"  > {record['prompt']}\n    SFT [{sa[0]:+.2f}] {a[0]}\n    PPO [{sb[0]:+.2f}] {b[0]}")
     print()
-    report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "PPO": final},
-                          baseline=sft_eval)
+    # greedy against greedy too: does RLHF beat simply decoding the SFT model more conservatively?
+    ppo_greedy = evaluate_policy(policy, temperature=0)
+    report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "PPO": final,
+                           "PPO greedy": ppo_greedy}, baseline=sft_eval)
     ppo = report["PPO"]
+    against_greedy = {"ppo": summarise(final, sft_greedy)["win"],
+                      "ppo_greedy": summarise(ppo_greedy, sft_greedy)["win"]}
+    print("win vs SFT greedy: PPO {} | PPO greedy {}".format(*(fmt(w, percent=True) for w in against_greedy.values())))
     print(f"\nsummary: gold score SFT {sft_eval.scores.mean():.3f} -> PPO {ppo['gold'][0]:.3f} | "
           f"win rate vs SFT {ppo['win'][0]:.3f} [{ppo['win'][1]:.3f}, {ppo['win'][2]:.3f}] | "
           f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
-               "kl": log.rows[-1]["kl"], "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
+               "ppo_greedy": report["PPO greedy"], "win_vs_sft_greedy": against_greedy, "kl": log.rows[-1]["kl"],
+               "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
     plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})",
              float(sft_eval.scores.mean()))
     print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")

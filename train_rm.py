@@ -46,7 +46,7 @@ class Args:
     val_rankings: int = arg(500, "rankings held out to measure accuracy (500 x 6 pairs: intervals of about 2 points)")
     batch_prompts: int = arg(16, "prompts per step; all their pairs go in together")
     epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
-    lr: float = arg(3e-4, "peak learning rate (AdamW)")
+    lr: float = arg(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
     log_interval: int = arg(10, "print a line every N steps")
     eval_interval: int = arg(40, "held-out accuracy every N steps")
