@@ -522,10 +522,11 @@ def check_inter_labeler_agreement(m):
             raise Fail(f"inter_labeler_agreement({p}) against a simulation of 200,000 pairs",
                        expected=f"{simulated:.4f}", got=f"{got:.4f}",
                        hint="they agree when both are right OR both are wrong")
-    p = 0.81
+    from nanorlhf.labeler import DEFAULT_AGREEMENT, GOLD_AGREEMENT
+    p = GOLD_AGREEMENT
     return (f"at p = {p} (the scripted labeler against the gold ranking, lesson 04) the formula gives "
             f"{float(call(m, 'inter_labeler_agreement', p)):.2f}. Two noisy scripted labelers agree "
-            "on 74% of pairs, more than that: see part label_agreement")
+            f"on {DEFAULT_AGREEMENT:.0%} of pairs, more than that: see part label_agreement")
 
 
 @lru_cache(maxsize=None)
