@@ -109,6 +109,59 @@ QUOTES = [
     ("lessons/05_reward_model.md", "rm.ceiling", lambda x: f"(dashed, {100 * x[0]:.1f}%)"),
     ("lessons/05_reward_model.md", "rm.inter_labeler", lambda x: f"(dotted, {100 * x[0]:.1f}%)"),
     ("lessons/05_reward_model.md", "rm.val_acc", lambda x: f"({100 * x[0]:.1f}% at the end)"),
+    ("lessons/07_results.md", "sft.train_time", lambda x: f"({x:.0f} s training)"),
+    ("lessons/07_results.md", "sft.untrained_score", lambda x: f"gold score {x:+.2f} (untrained"),
+    ("lessons/07_results.md", "sft.sft_gold", interval),
+    ("lessons/07_results.md", "sft.sft_strict", pct_interval),
+    ("lessons/07_results.md", "sft.greedy_gold", interval),
+    ("lessons/07_results.md", "sft.greedy_strict", pct_interval),
+    ("lessons/07_results.md", "sft.eos_rate", lambda x: f"{pct(x)} of answers end with EOS"),
+    ("lessons/07_results.md", "rm.val_acc", pct_interval),
+    ("lessons/07_results.md", "rm.inter_labeler", pct_interval),
+    ("lessons/07_results.md", "rm.val_acc_gold", pct_interval),
+    ("lessons/07_results.md", "rm.ceiling", pct_interval),
+    ("lessons/07_results.md", "rm.spearman", lambda x: f"{x[0]:.2f} [{x[1]:.2f}, {x[2]:.2f}]"),
+    ("lessons/07_results.md", "rm", lambda r: f"{100 * (r['inter_labeler'][0] - r['val_acc'][0]):.1f} points below a "
+     "second labeler"),
+    ("lessons/07_results.md", "rm", lambda r: f"{100 * (r['val_acc_gold'][0] - r['ceiling'][0]):.1f} points above a "
+     "single labeler"),
+    ("lessons/07_results.md", "rm.clear_by_family", lambda d: f"orders {pct0(d['harmful'])} of the harmful-request "
+     f"pairs right and {pct0(d['arithmetic'])} of the arithmetic ones"),
+    ("lessons/07_results.md", "ppo", lambda r: "gold {} (SFT) -> {}; wins {} against SFT sampled, {} against SFT greedy; "
+     "strict correctness {} -> {}; KL {:.2f} nats at the last iteration; {} end with EOS".format(
+         interval(r["sft"]["gold"]), interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]),
+         pct_interval(r["win_vs_sft_greedy"]["ppo"]), pct_interval(r["sft"]["strict"]),
+         pct_interval(r["ppo"]["strict"]), r["kl"], pct(r["ppo"]["eos"]))),
+    ("lessons/07_results.md", "ppo.kl", lambda x: f'"KL {x:.2f} nats"'),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO gold score | {} |".format(interval(r["ppo"]["gold"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT sampled | {} |".format(pct_interval(r["ppo"]["win"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO strict correctness | {} |".format(pct_interval(r["ppo"]["strict"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT greedy | {} |".format(
+        pct_interval(r["win_vs_sft_greedy"]["ppo"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO greedy win vs SFT greedy | {} |".format(
+        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| SFT sampled | 4 | {} | 50% | | {} |".format(
+        interval(r["sft"]["gold"]), pct_interval(r["sft"]["strict"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| SFT greedy | 1 | {} | {} | 50% | {} |".format(
+        interval(r["sft_greedy"]["gold"]), pct_interval(r["sft_greedy"]["win"]), pct_interval(r["sft_greedy"]["strict"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO sampled | 4 | {} | {} | {} | {} |".format(
+        interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]), pct_interval(r["win_vs_sft_greedy"]["ppo"]),
+        pct_interval(r["ppo"]["strict"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO greedy | 1 | {} | {} | {} | {} |".format(
+        interval(r["ppo_greedy"]["gold"]), pct_interval(r["ppo_greedy"]["win"]),
+        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"]), pct_interval(r["ppo_greedy"]["strict"]))),
+    ("lessons/07_results.md", "ppo.sft.by_kind", lambda d: "| SFT sampled | " + " | ".join(pct0(d[k]) for k in (
+        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+        "sort_words")) + " |"),
+    ("lessons/07_results.md", "ppo.sft_greedy.by_kind", lambda d: "| SFT greedy | " + " | ".join(pct0(d[k]) for k in (
+        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+        "sort_words")) + " |"),
+    ("lessons/07_results.md", "ppo.ppo.by_kind", lambda d: "| PPO sampled | " + " | ".join(pct0(d[k]) for k in (
+        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+        "sort_words")) + " |"),
+    ("lessons/07_results.md", "ppo.ppo_greedy.by_kind", lambda d: "| PPO greedy | " + " | ".join(pct0(d[k]) for k in (
+        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+        "sort_words")) + " |"),
 ]
 
 
