@@ -48,6 +48,12 @@ def dec2(x):          # a loss or correlation -> '0.29'
     return f"{x:.2f}"
 
 
+def kinds_row(label, by_kind):  # strict correctness by kind as a row of lesson 03's table
+    kinds = ("arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+             "sort_words")
+    return f"| {label} | " + " | ".join(pct0(by_kind[k]) for k in kinds) + " |"
+
+
 # (file, path in the recorded run, how the file writes it)
 QUOTES = [
     ("README.md", "sft.sft_gold", interval),
@@ -80,12 +86,8 @@ QUOTES = [
     ("lessons/03_sft.md", "ppo.sft_greedy.eos", lambda x: f"| {100 * x:.1f}% |"),
     ("lessons/03_sft.md", "sft.heldout_phrasing_score", lambda x: f"it scores {x:+.2f}"),
     ("lessons/03_sft.md", "sft.trained_phrasing_score", lambda x: f"familiar phrasings {x:+.2f}"),
-    ("lessons/03_sft.md", "sft.by_kind", lambda d: "| sampled, 4 answers each | " + " | ".join(pct0(d[k]) for k in (
-        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
-    ("lessons/03_sft.md", "ppo.sft_greedy.by_kind", lambda d: "| greedy, 1 answer each | " + " | ".join(pct0(d[k]) for k in (
-        "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
+    ("lessons/03_sft.md", "sft.by_kind", lambda d: kinds_row("sampled, 4 answers each", d)),
+    ("lessons/03_sft.md", "ppo.sft_greedy.by_kind", lambda d: kinds_row("greedy, 1 answer each", d)),
     ("lessons/03_sft.md", "sft.greedy_gold", lambda x: f"decoded greedily, scores {x[0]:+.2f}"),
     ("lessons/03_sft.md", "sft.sft_gold", lambda x: f"against {x[0]:+.2f} and a third when sampled"),
     ("lessons/04_human_feedback.md", "rm.ceiling", pct_interval),
@@ -97,12 +99,14 @@ QUOTES = [
     ("lessons/05_reward_model.md", "rm.val_acc_gold", pct_interval),
     ("lessons/05_reward_model.md", "rm.ceiling", pct_interval),
     ("lessons/05_reward_model.md", "rm.spearman", lambda x: f"{x[0]:.2f} [{x[1]:.2f}, {x[2]:.2f}]"),
-    ("lessons/05_reward_model.md", "rm", lambda r: "| default: `python train_rm.py` | {}, {} | {}, {} | {:.2f} [{:.2f}, {:.2f}] |"
+    ("lessons/05_reward_model.md", "rm",
+     lambda r: "| default: `python train_rm.py` | {}, {} | {}, {} | {:.2f} [{:.2f}, {:.2f}] |"
      .format(pct_interval(r["val_acc"]), pct_interval(r["inter_labeler"]), pct_interval(r["val_acc_gold"]),
              pct_interval(r["ceiling"]), *r["spearman"])),
     ("lessons/05_reward_model.md", "rm", lambda r: f"is {100 * (r['inter_labeler'][0] - r['val_acc'][0]):.1f} points "
      "below a second labeler"),
-    ("lessons/05_reward_model.md", "rm", lambda r: f"ours is {100 * (r['ceiling'][0] - r['val_acc'][0]):.1f} points below it"),
+    ("lessons/05_reward_model.md", "rm",
+     lambda r: f"ours is {100 * (r['ceiling'][0] - r['val_acc'][0]):.1f} points below it"),
     ("lessons/05_reward_model.md", "rm.clear_by_family", lambda d: "| right order, gold gap > 1.5 | " + " | ".join(
         pct0(d[f]) for f in ("harmful", "rewrite", "advice", "facts", "explain", "arithmetic", "sort")) + " |"),
     ("lessons/05_reward_model.md", "rm.time", lambda x: f"the recorded run took {x:.0f} seconds"),
@@ -127,7 +131,8 @@ QUOTES = [
      "single labeler"),
     ("lessons/07_results.md", "rm.clear_by_family", lambda d: f"orders {pct0(d['harmful'])} of the harmful-request "
      f"pairs right and {pct0(d['arithmetic'])} of the arithmetic ones"),
-    ("lessons/07_results.md", "ppo", lambda r: "gold {} (SFT) -> {}; wins {} against SFT sampled, {} against SFT greedy; "
+    ("lessons/07_results.md", "ppo",
+     lambda r: "gold {} (SFT) -> {}; wins {} against SFT sampled, {} against SFT greedy; "
      "strict correctness {} -> {}; KL {:.2f} nats at the last iteration; {} end with EOS".format(
          interval(r["sft"]["gold"]), interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]),
          pct_interval(r["win_vs_sft_greedy"]["ppo"]), pct_interval(r["sft"]["strict"]),
@@ -135,7 +140,8 @@ QUOTES = [
     ("lessons/07_results.md", "ppo.kl", lambda x: f'"KL {x:.2f} nats"'),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO gold score | {} |".format(interval(r["ppo"]["gold"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT sampled | {} |".format(pct_interval(r["ppo"]["win"]))),
-    ("lessons/07_results.md", "ppo", lambda r: "| PPO strict correctness | {} |".format(pct_interval(r["ppo"]["strict"]))),
+    ("lessons/07_results.md", "ppo",
+     lambda r: "| PPO strict correctness | {} |".format(pct_interval(r["ppo"]["strict"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT greedy | {} |".format(
         pct_interval(r["win_vs_sft_greedy"]["ppo"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO greedy win vs SFT greedy | {} |".format(
@@ -143,7 +149,8 @@ QUOTES = [
     ("lessons/07_results.md", "ppo", lambda r: "| SFT sampled | 4 | {} | 50% | | {} |".format(
         interval(r["sft"]["gold"]), pct_interval(r["sft"]["strict"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| SFT greedy | 1 | {} | {} | 50% | {} |".format(
-        interval(r["sft_greedy"]["gold"]), pct_interval(r["sft_greedy"]["win"]), pct_interval(r["sft_greedy"]["strict"]))),
+        interval(r["sft_greedy"]["gold"]), pct_interval(r["sft_greedy"]["win"]),
+        pct_interval(r["sft_greedy"]["strict"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO sampled | 4 | {} | {} | {} | {} |".format(
         interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]), pct_interval(r["win_vs_sft_greedy"]["ppo"]),
         pct_interval(r["ppo"]["strict"]))),

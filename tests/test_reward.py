@@ -151,3 +151,18 @@ def test_agreement_hand_worked():
     # a ranking read back as scores agrees with itself on every pair
     assert ranking_scores([2, 0, 1]) == [-1, -2, 0]
     assert agreement([record], [ranking_scores(record["ranking"])], [[0, 1, 2]]) == (3, 3)
+
+
+def test_accuracy_against_the_gold_order_with_its_interval():
+    """train_rm.py's yardsticks: the records re-ranked by gold score, and the accuracy pooled
+    over rankings (pairs of one ranking share responses, so rankings are the unit resampled)."""
+    from train_rm import accuracy_ci, gold_ranked
+    records = [{"prompt": "What is 2 plus 3?", "responses": ["It is 6.", "2 plus 3 is 5.", "5."], "ranking": [0, 1, 2]},
+               {"prompt": "What is 1 plus 1?", "responses": ["2.", "3."], "ranking": [1, 0]}]
+    gold = [[-1.5, 3.9, 3.4], [3.4, -1.5]]
+    assert [r["ranking"] for r in gold_ranked(records, gold)] == [[1, 2, 0], [0, 1]]
+    # scores that follow the gold order agree with it on all 4 pairs, and with the noisy labels on 1 of 4
+    share, lo, hi = accuracy_ci(gold_ranked(records, gold), gold, gold)
+    assert (share, lo, hi) == (1.0, 1.0, 1.0)
+    share, lo, hi = accuracy_ci(records, gold, gold)
+    assert share == 0.25 and 0.0 <= lo <= share <= hi <= 1.0
