@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import MetricLog, arg, get_device, make_optimizer, parse_args, save_json, set_seed
+from nanorlhf.common import (MetricLog, arg, get_device, make_optimizer, parse_args, require_positive, save_json,
+                             set_seed)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
 from nanorlhf.reward import RewardModel
@@ -206,6 +207,7 @@ def plot_ppo(log, path, title, sft_gold):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
+    require_positive(args, "eval_samples", "eval_prompts")
     if args.temperature <= 0:
         raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
                          "of the distribution it samples from (greedy decoding has none)")

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, save_json, set_lr,
-                             set_seed)
+from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
+                             save_json, set_lr, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.evaluation import evaluate, print_report
@@ -62,6 +62,7 @@ PRESETS = {
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
+    require_positive(args, "eval_samples", "eval_prompts")
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")

@@ -445,7 +445,7 @@ def eos_rate_after_training(drop_eos_targets, steps=100):
         optimizer.step()
     model.eval()
     prompts = [d["prompt"] for d in demos[:64]]
-    _, ended = sample_responses(model, tok, prompts, max_new_tokens=48, temperature=1.0, seed=0)
+    _, ended, _ = sample_responses(model, tok, prompts, max_new_tokens=48, temperature=1.0, seed=0)
     return sum(ended) / len(ended)
 
 

@@ -159,6 +159,13 @@ def parse_args(cls, presets=None, argv=None):
     return cls(**values)
 
 
+def require_positive(args, *names):
+    """Stop with a one-line message when a count flag is below 1: require_positive(args, "eval_samples")."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
 def set_lr(optimizer, lr):
     """Set the learning rate of every parameter group (for a schedule)."""
     for group in optimizer.param_groups:

@@ -22,11 +22,10 @@ What it measures (summarise):
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from nanorlhf import labeler
 from nanorlhf.data import task_for_prompt
-from nanorlhf.sampling import decode_response, sample
+from nanorlhf.sampling import sample_responses
 
 CLOSED_FAMILIES = ("arithmetic", "facts", "rewrite", "sort")  # every kind with one right answer
 
@@ -57,13 +56,7 @@ def evaluate(model, tokenizer, records, samples=4, temperature=1.0, max_new_toke
     repeated = [p for p in prompts for _ in range(samples)]
     was_training = model.training
     model.eval()
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    texts, ended, lengths = [], [], []
-    for i in range(0, len(repeated), batch_size):
-        rollout = sample(model, tokenizer, repeated[i:i + batch_size], max_new_tokens, temperature, generator)
-        texts += [decode_response(tokenizer, row.tolist()) for row in rollout.response]
-        ended += rollout.ended.tolist()
-        lengths += rollout.response_mask.sum(dim=1).tolist()
+    texts, ended, lengths = sample_responses(model, tokenizer, repeated, max_new_tokens, temperature, seed, batch_size)
     model.train(was_training)
     judged = [labeler.judge(p, t) for p, t in zip(repeated, texts)]
     P, N = len(prompts), samples

@@ -27,7 +27,7 @@ def collect_comparisons(model, tokenizer, prompts, k, noise, seed, max_new_token
                         temperature=1.0):
     """Sample k responses per prompt from `model` and have the scripted labeler rank them."""
     repeated = [p for p in prompts for _ in range(k)]
-    texts, _ = sample_responses(model, tokenizer, repeated, max_new_tokens, temperature, seed)
+    texts, _, _ = sample_responses(model, tokenizer, repeated, max_new_tokens, temperature, seed)
     rng = np.random.default_rng(seed)
     records = []
     for i, prompt in enumerate(prompts):

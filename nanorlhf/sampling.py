@@ -84,16 +84,18 @@ def decode_response(tokenizer, ids):
 
 def sample_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0,
                      batch_size=64):
-    """-> (texts, ended): the response to each prompt and whether it emitted EOS."""
+    """-> (texts, ended, lengths): the response to each prompt, whether it emitted EOS, and its
+    length in tokens (EOS included)."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    texts, ended = [], []
+    texts, ended, lengths = [], [], []
     for i in range(0, len(prompts), batch_size):
         rollout = sample(model, tokenizer, prompts[i:i + batch_size], max_new_tokens, temperature,
                          generator)
         texts += [decode_response(tokenizer, row.tolist()) for row in rollout.response]
         ended += rollout.ended.tolist()
-    return texts, ended
+        lengths += rollout.response_mask.sum(dim=1).tolist()
+    return texts, ended, lengths
 
 
 def generate_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0):

@@ -100,3 +100,11 @@ def test_ppo_resumes_from_its_checkpoint(smoke_dir, tmp_path):
     _, _, after = load_checkpoint(f"{tmp_path}/ppo.pt")
     assert after["iter"] == 4 and len(after["log"]) == 4
     assert after["log"][:before["iter"]] == before["log"]     # the earlier iterations are kept as they were
+
+
+def test_a_count_flag_below_one_is_refused_with_one_line(tmp_path):
+    for script, flag in (("train_sft.py", "--eval-samples"), ("train_rm.py", "--val-rankings"),
+                         ("train_ppo.py", "--eval-samples")):
+        result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), flag, "0")
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.stderr.strip() == f"error: {flag} must be at least 1, got 0"
