@@ -9,8 +9,8 @@ value model (the critic). Every few iterations the gold labeler judges the polic
 held-out prompts against the SFT model.
 
     python train_ppo.py                                   # about 4 minutes on a laptop CPU
-    python train_ppo.py --beta 0 --ptx-coef 0 --lr 3e-4 --minibatch-size 32 --name ppo_nokl --eval-interval 5
-                                                          # no KL leash, no SFT mix: over-optimisation
+    python train_ppo.py --beta 0 --iters 100 --eval-interval 5 --name ppo_beta0
+                                                          # no KL penalty: over-optimisation (lesson 07)
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
 
 Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
@@ -29,7 +29,7 @@ from nanorlhf.common import (MetricLog, arg, get_device, make_optimizer, parse_a
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
 from nanorlhf.reward import RewardModel
-from nanorlhf.sampling import decode_response, sample
+from nanorlhf.sampling import decode_response, left_pad, right_pad, sample
 from nanorlhf.sft import encode_demonstration, random_batches
 
 
@@ -47,8 +47,8 @@ class Args:
     temperature: float = arg(1.0, "sampling temperature; log-probs use the same one")
     beta: float = arg(0.02, "KL penalty coefficient: reward -= beta * (log pi - log pi_ref) per token")
     target_kl: float = arg(0.0, "adaptive KL controller's target, in nats per response (0 = fixed beta)")
-    kl_horizon: int = arg(10000, "adaptive controller's horizon in responses")
-    missing_eos_penalty: float = arg(1.0, "subtracted from the score of a response with no EOS")
+    kl_horizon: int = arg(400, "adaptive controller's horizon in responses (beta moves at most 0.2 * batch / horizon per iteration)")
+    missing_eos_penalty: float = arg(1.0, "subtracted from the reward model's score of a response with no EOS")
     gamma: float = arg(1.0, "discount in GAE")
     lam: float = arg(0.95, "lambda in GAE: 0 is one-step TD, 1 is Monte Carlo")
     ppo_epochs: int = arg(4, "passes over each rollout batch")
@@ -57,7 +57,7 @@ class Args:
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
-    ptx_coef: float = arg(0.5, "weight of the SFT loss on demonstrations mixed into each update (0 = plain PPO)")
+    bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
@@ -87,8 +87,8 @@ def whiten(x, mask):
 def response_logprobs(model, sequence, attention_mask, query_len, temperature):
     """log pi(a_t | s_t) of every response token, from logits divided by the sampling temperature.
 
-    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R). The logits at column
-    query_len - 1 + t predict response token t.
+    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V). The logits at
+    column query_len - 1 + t predict response token t.
     """
     logits, _ = model(sequence, attention_mask=attention_mask)       # (B, Tq + R, V)
     logits = logits[:, query_len - 1:-1] / temperature                 # (B, R, V)
@@ -96,7 +96,17 @@ def response_logprobs(model, sequence, attention_mask, query_len, temperature):
     response = sequence[:, query_len:]                                 # (B, R)
     logprobs = logp_all.gather(-1, response.unsqueeze(-1)).squeeze(-1)
     entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logprobs, entropy
+    return logprobs, entropy, logp_all
+
+
+def exact_kl(logp_all, ref_logp_all):
+    """KL(pi || pi_ref) at each response position, summed over the whole vocabulary.
+
+    logp_all, ref_logp_all (B, R, V) -> (B, R). Never negative; k1 = log pi(a_t) - log pi_ref(a_t)
+    is its one-token estimate.
+    """
+    # KL_t = sum_a pi(a|s_t) * (log pi(a|s_t) - log pi_ref(a|s_t))
+    return (logp_all.exp() * (logp_all - ref_logp_all)).sum(-1)
 
 
 def kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, beta):
@@ -145,6 +155,7 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, cliprange):
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
     loss = masked_mean(torch.max(unclipped, clipped), mask)
+    # clipfrac: where the clip removes the gradient (the ratio is outside the range, on the side the advantage pushes)
     clipfrac = masked_mean((clipped > unclipped).float(), mask)
     approx_kl = masked_mean(0.5 * (logprobs - old_logprobs) ** 2, mask)
     return loss, clipfrac, approx_kl
@@ -176,27 +187,54 @@ def explained_variance(values, returns, mask):
     return (1.0 - var_diff / var_returns.clamp_min(1e-8)).item()
 
 
-def plot_ppo(log, path, title, sft_gold):
-    """Reward and KL over iterations, and gold score against KL (the SFT model at KL 0)."""
+@torch.no_grad()
+def heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, ev, temperature, batch_size=64):
+    """Exact KL(policy || reference) and reward-model score of an evaluation's answers, means per answer.
+
+    Gao et al. (2022) plot the gold and the proxy score of the same answers against sqrt(KL).
+    """
+    device = next(policy.parameters()).device
+    pairs = [(r["prompt"], a) for r, answers in zip(ev.records, ev.texts) for a in answers]
+    kl, proxy = [], []
+    for i in range(0, len(pairs), batch_size):
+        prompts, answers = zip(*pairs[i:i + batch_size])
+        query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
+        ids = [tokenizer.encode_response(a) for a in answers]                 # answer + EOS
+        response = right_pad(ids, tokenizer.pad_id)
+        response_mask = torch.arange(response.size(1))[None, :] < torch.tensor([len(r) for r in ids])[:, None]
+        sequence = torch.cat([query, response], 1).to(device)
+        attention_mask = torch.cat([query_mask, response_mask.long()], 1).to(device)
+        _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)
+        _, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, query.size(1), temperature)
+        kl.append((exact_kl(logp_all, ref_logp_all) * response_mask.to(device)).sum(1).cpu())
+        proxy.append(reward_model(sequence, attention_mask).cpu())
+    return torch.cat(kl).mean().item(), torch.cat(proxy).mean().item()
+
+
+def plot_ppo(log, path, title, sft_gold, sft_proxy):
+    """Reward and KL over iterations, and gold and proxy score against sqrt(KL) (the SFT model at 0)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
-    ax[0].plot(*log.series("score"), label="reward model score")
+    ax[0].plot(*log.series("score"), label="reward model score (rollout)")
     steps, gold = log.series("gold")
     ax[0].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
     ax[0].set_title("reward")
-    ax[1].plot(*log.series("kl"))
-    ax[1].set_title("KL(policy || SFT) per response, nats")
+    ax[1].plot(*log.series("kl"), label="k1 estimate")
+    ax[1].plot(*log.series("exact_kl"), label="exact")
+    ax[1].set_title("KL(policy || SFT) per response, nats (rollout)")
     for a in ax[:2]:
         a.set_xlabel("iteration")
     _, kl_at_eval = log.series("eval_kl")
-    ax[2].plot([0.0] + kl_at_eval, [sft_gold] + gold, marker="o")
-    ax[2].set_xlabel("KL to SFT (nats)")
-    ax[2].set_title("gold score against KL")
-    ax[0].legend()
+    sqrt_kl = [0.0] + [max(k, 0.0) ** 0.5 for k in kl_at_eval]
+    ax[2].plot(sqrt_kl, [sft_gold] + gold, marker="o", label="gold score")
+    ax[2].plot(sqrt_kl, [sft_proxy] + log.series("eval_proxy")[1], marker="o", label="reward model score")
+    ax[2].set_xlabel("sqrt(KL to SFT), nats^0.5 (held-out answers)")
+    ax[2].set_title("gold and proxy against sqrt(KL)")
     for a in ax:
         a.grid(alpha=0.3)
+        a.legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -236,13 +274,14 @@ if __name__ == "__main__":
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
     sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
+    _, sft_proxy = heldout_kl_and_proxy(ref, ref, reward_model, tokenizer, sft_eval, args.temperature)
     print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
-          f"eos rate {sft_eval.ended.mean():.2f}")
-    if args.ptx_coef:
+          f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
+    if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
                  for d in load_jsonl("data/sft_train.jsonl")]
-        ptx_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
-                                     torch.Generator().manual_seed(args.seed))
+        demo_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
+                                      torch.Generator().manual_seed(args.seed))
 
     log, start, beta = MetricLog(), 1, args.beta
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
@@ -273,11 +312,13 @@ if __name__ == "__main__":
         # ---- 2. scoring: log-probs, reference log-probs, values, reward-model scores -----
         t1 = time.time()
         with torch.no_grad():
-            old_logprobs, _ = response_logprobs(policy, sequence, attention_mask, Tq, args.temperature)
-            ref_logprobs, _ = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
+            old_logprobs, _, logp_all = response_logprobs(policy, sequence, attention_mask, Tq, args.temperature)
+            ref_logprobs, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
+            true_kl = exact_kl(logp_all, ref_logp_all) * response_mask    # logged beside k1, not used
             old_values = value_model.token_scores(sequence, attention_mask)[:, Tq - 1:-1]   # (B, R)
             scores = reward_model(sequence, attention_mask)                                # (B,)
-            # a response that never emitted EOS was cut off: it pays a fixed penalty
+            # a response that never emitted EOS was cut off: the reward model's score of it, less a fixed
+            # penalty (the N+ "EOS trick" would replace the score with a constant instead; lesson 06)
             scores = scores - args.missing_eos_penalty * (~rollout.ended).float()
             rewards, kl = kl_penalised_rewards(scores, old_logprobs, ref_logprobs, response_mask, beta)
             advantages, returns = compute_gae(rewards, old_values, response_mask, args.gamma, args.lam)
@@ -289,31 +330,33 @@ if __name__ == "__main__":
         for epoch in range(args.ppo_epochs):
             for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size):
                 mask = response_mask[mb]
-                logprobs, entropy = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
-                                                      args.temperature)
+                logprobs, entropy, _ = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
+                                                         args.temperature)
                 values = value_model.token_scores(sequence[mb], attention_mask[mb])[:, Tq - 1:-1]
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
                                                            mask, args.cliprange)
                 vf_loss, vf_clipfrac = value_loss(values, old_values[mb], returns[mb], mask,
                                                   args.cliprange_value)
                 loss = pg_loss + args.vf_coef * vf_loss
-                if args.ptx_coef:
-                    x, targets = next(ptx_batches)
-                    loss = loss + args.ptx_coef * policy(x.to(device), targets.to(device))[1]
+                if args.bc_coef:   # behaviour cloning on the demonstrations: a second anchor to SFT
+                    x, targets = next(demo_batches)
+                    loss = loss + args.bc_coef * policy(x.to(device), targets.to(device))[1]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
-                stats.append(torch.stack([pg_loss, vf_loss, clipfrac, approx_kl,
+                # share of ratios outside [1 - eps, 1 + eps] before this step: clipping does not keep them in
+                outside = masked_mean(((logprobs - old_logprobs[mb]).exp() - 1).abs().gt(args.cliprange).float(), mask)
+                stats.append(torch.stack([pg_loss, vf_loss, clipfrac, outside, approx_kl,
                                           masked_mean(entropy, mask)]).detach())
-        pg, vf, clipfrac, approx_kl, entropy = torch.stack(stats).mean(0).tolist()
+        pg, vf, clipfrac, outside, approx_kl, entropy = torch.stack(stats).mean(0).tolist()
         t3 = time.time()
 
         # ---- 4. log: one line per iteration ------------------------------------------------
         kl_per_response = kl.sum(1).mean().item()
-        metrics = dict(step=it, score=scores.mean().item(), kl=kl_per_response,
+        metrics = dict(step=it, score=scores.mean().item(), kl=kl_per_response, exact_kl=true_kl.sum(1).mean().item(),
                        non_score=(-beta * kl).sum(1).mean().item(), reward=rewards.sum(1).mean().item(),
-                       pg_loss=pg, vf_loss=vf, clipfrac=clipfrac, approx_kl=approx_kl, entropy=entropy,
+                       pg_loss=pg, vf_loss=vf, clipfrac=clipfrac, outside=outside, approx_kl=approx_kl, entropy=entropy,
                        expl_var=explained_variance(old_values, returns, response_mask),
                        resp_len=response_mask.sum(1).mean().item(), eos=rollout.ended.float().mean().item(),
                        beta=beta, t_roll=t1 - t0, t_score=t2 - t1, t_update=t3 - t2)
@@ -325,8 +368,9 @@ if __name__ == "__main__":
         if it % args.eval_interval == 0 or it == args.iters:
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
+            eval_kl, eval_proxy = heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, final, args.temperature)
             metrics.update(gold=ev["gold"][0], win_rate=ev["win"][0], strict=ev["strict"][0] if ev["strict"] else 0.0,
-                           eval_eos=ev["eos"], eval_kl=kl_per_response)  # the rollout's KL, for the plot
+                           eval_eos=ev["eos"], eval_kl=eval_kl, eval_proxy=eval_proxy)
         log.add(**metrics)
 
         if it % args.eval_interval == 0 or it == args.iters:
@@ -355,7 +399,8 @@ if __name__ == "__main__":
           f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
                "ppo_greedy": report["PPO greedy"], "win_vs_sft_greedy": against_greedy, "kl": log.rows[-1]["kl"],
+               "sft_proxy": sft_proxy,
                "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
-    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta})",
-             float(sft_eval.scores.mean()))
+    plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta}, bc={args.bc_coef})",
+             float(sft_eval.scores.mean()), sft_proxy)
     print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")

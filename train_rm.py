@@ -188,9 +188,9 @@ if __name__ == "__main__":
             lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
             set_lr(optimizer, lr)
             batch = [train[j] for j in perm[i:i + args.batch_prompts]]
-            idx, mask, winners, losers = comparison_batch(batch, tokenizer, model.config.block_size)
+            idx, mask, winners, losers, weights = comparison_batch(batch, tokenizer, model.config.block_size)
             scores = model(idx.to(device), mask.to(device))          # (N,) one per response
-            loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)])
+            loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

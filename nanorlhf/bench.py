@@ -166,8 +166,8 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, mi
     def scoring():
         with torch.no_grad():
             seq, mask = state["seq"], state["mask"]
-            logprobs, _ = response_logprobs(policy, seq, mask, Tq, 1.0)
-            ref_logprobs, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
+            logprobs, _, _ = response_logprobs(policy, seq, mask, Tq, 1.0)
+            ref_logprobs, _, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
             values = value_model.token_scores(seq, mask)[:, Tq - 1:-1]
             scores = reward_model(seq, mask)
             response_mask = torch.ones_like(logprobs)
@@ -179,7 +179,7 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, mi
         seq, mask = state["seq"], state["mask"]
         for _ in range(ppo_epochs):
             for mb in torch.randperm(prompts).split(minibatch_size):
-                logprobs, _ = response_logprobs(policy, seq[mb], mask[mb], Tq, 1.0)
+                logprobs, _, _ = response_logprobs(policy, seq[mb], mask[mb], Tq, 1.0)
                 values = value_model.token_scores(seq[mb], mask[mb])[:, Tq - 1:-1]
                 ones = torch.ones_like(logprobs)
                 pg, _, _ = policy_loss(logprobs, state["logprobs"][mb], state["advantages"][mb], ones, 0.2)

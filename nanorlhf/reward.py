@@ -22,10 +22,14 @@ from nanorlhf.model import GPT
 from nanorlhf.sampling import right_pad
 
 
-def pairwise_loss(r_w, r_l):
-    """Mean of -log sigmoid(r_w - r_l) over the pairs. r_w, r_l: (N,) scores of winners, losers."""
-    # loss = -1/N sum log sigmoid(r_w - r_l); logsigmoid is the numerically stable form
-    return -F.logsigmoid(r_w - r_l).mean()
+def pairwise_loss(r_w, r_l, weights=None):
+    """Mean of -log sigmoid(r_w - r_l) over the pairs. r_w, r_l: (N,) scores of winners, losers.
+
+    weights (N,), optional: each pair's weight, mean 1 (comparison_batch's make each prompt count once).
+    """
+    # loss = -1/N sum w * log sigmoid(r_w - r_l); logsigmoid is the numerically stable form
+    losses = -F.logsigmoid(r_w - r_l)
+    return losses.mean() if weights is None else (weights * losses).mean()
 
 
 def ranking_to_pairs(ranking):
@@ -101,22 +105,31 @@ def pad_sequences(sequences, pad_id):
 
 
 def comparison_batch(records, tokenizer, block_size):
-    """Records of K ranked responses -> every response once, and the pairs as indices into them.
+    """Records of K ranked responses -> every response once, the pairs as indices into them, their weights.
 
-    -> idx (N, T), attention_mask (N, T), winners (P,), losers (P,), where N is the total
-       number of responses and P the total number of pairs (C(K, 2) per record). All the
-       pairs of one prompt are in the batch together and each response is forwarded once.
+    -> idx (N, T), attention_mask (N, T), winners (P,), losers (P,), weights (P,), where N is
+       the total number of responses and P the total number of pairs (C(K, 2) per record). All
+       the pairs of one prompt are in the batch together and each response is forwarded once.
+
+    Each prompt counts once, as in InstructGPT: its C(K, 2) pairs share a weight of 1/C(K, 2),
+    scaled so the weights average 1. A K = 4 ranking (6 pairs) then weighs as much as one
+    chosen/rejected pair, not six times as much; when every record has the same K, every
+    weight is exactly 1 and the loss is the plain mean over pairs.
     """
-    sequences, winners, losers = [], [], []
+    sequences, winners, losers, pairs_per_record = [], [], [], []
     for record in records:
         offset = len(sequences)
         sequences += [encode_sequence(tokenizer, record["prompt"], r, block_size)
                       for r in record["responses"]]
-        for w, l in ranking_to_pairs(record["ranking"]):
-            winners.append(offset + w)
-            losers.append(offset + l)
+        pairs = ranking_to_pairs(record["ranking"])
+        winners += [offset + w for w, _ in pairs]
+        losers += [offset + l for _, l in pairs]
+        pairs_per_record.append(len(pairs))
+    # weight of a pair = (1 / C(K, 2)) / mean over pairs of that, = P / (records * C(K, 2))
+    P, n = len(winners), len(records)
+    weights = torch.tensor([P / (n * c) for c in pairs_per_record for _ in range(c)])
     idx, attention_mask = pad_sequences(sequences, tokenizer.pad_id)
-    return idx, attention_mask, torch.tensor(winners), torch.tensor(losers)
+    return idx, attention_mask, torch.tensor(winners), torch.tensor(losers), weights
 
 
 @torch.no_grad()

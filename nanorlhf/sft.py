@@ -10,7 +10,7 @@ the model learns when to stop. PAD never has a target.
     x       = ids[:-1]
     targets = -1 ... -1 (prompt)          It is 5 . <|eos|>          (ids[1:], prompt masked)
 
-train_ppo.py reuses these batches for the PPO-ptx term (InstructGPT's pretraining mix).
+train_ppo.py reuses these batches for behaviour cloning beside PPO (Args.bc_coef).
 """
 import torch
 

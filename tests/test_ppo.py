@@ -180,10 +180,56 @@ def test_response_logprobs_line_up_with_the_sampled_tokens_at_the_sampling_tempe
                                       generator=g, return_logits=True)
     sequence = out
     mask = torch.cat([query_mask, torch.ones(3, 6, dtype=torch.long)], dim=1)
-    logprobs, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=0.7)
+    logprobs, _, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=0.7)
     # reference: the distribution each token was actually sampled from, log softmax(logits / T)
     Tq = query.size(1)
     expected = torch.log_softmax(step_logits / 0.7, dim=-1).gather(-1, out[:, Tq:, None]).squeeze(-1)
     torch.testing.assert_close(logprobs, expected, atol=1e-5, rtol=0)
-    wrong_t, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=1.0)
+    wrong_t, _, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=1.0)
     assert not torch.allclose(wrong_t, expected, atol=1e-3)
+
+
+def test_exact_kl_matches_torch_distributions_and_k1_is_its_one_token_estimate():
+    from train_ppo import exact_kl
+    g = torch.Generator().manual_seed(0)
+    logits, ref_logits = torch.randn(2, 3, 7, generator=g, dtype=torch.float64), torch.randn(2, 3, 7, generator=g,
+                                                                                             dtype=torch.float64)
+    logp, ref_logp = logits.log_softmax(-1), ref_logits.log_softmax(-1)
+    trusted = torch.distributions.kl_divergence(torch.distributions.Categorical(logits=logits),
+                                                torch.distributions.Categorical(logits=ref_logits))
+    torch.testing.assert_close(exact_kl(logp, ref_logp), trusted)
+    assert (exact_kl(logp, ref_logp) > 0).all() and exact_kl(logp, logp).abs().max() < 1e-12
+    # the mean of k1 = log pi(a) - log pi_ref(a) over many a ~ pi is the exact KL (unbiased)
+    a = torch.multinomial(logp[0, 0].exp(), 200_000, replacement=True, generator=g)
+    k1 = (logp[0, 0, a] - ref_logp[0, 0, a]).mean()
+    assert abs(k1 - trusted[0, 0]) < 0.02 and not math.isclose(trusted[0, 0].item(), 0.0, abs_tol=0.1)
+
+
+def test_heldout_kl_and_proxy_score_the_answers_as_written():
+    """KL 0 for the reference itself; a different policy's KL equals a per-answer sum written by hand;
+    the proxy equals the reward model's score of the same texts (score_texts)."""
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.reward import RewardModel, score_texts
+    from nanorlhf.tokenizer import Tokenizer
+    from train_ppo import heldout_kl_and_proxy
+    from types import SimpleNamespace
+    tok = Tokenizer.train("the cat sat on the mat. what is 2 plus 3? it is 5.", vocab_size=300)
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=64, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)
+    ref, policy, rm = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
+    ev = SimpleNamespace(records=[{"prompt": "what is 2 plus 3?"}, {"prompt": "the cat?"}],
+                         texts=[["it is 5.", "5"], ["sat on the mat"]])
+    kl, proxy = heldout_kl_and_proxy(ref, ref, rm, tok, ev, temperature=1.0)
+    assert abs(kl) < 1e-6
+    expected_proxy = score_texts(rm, tok, ["what is 2 plus 3?"] * 2 + ["the cat?"], ["it is 5.", "5", "sat on the mat"])
+    assert math.isclose(proxy, expected_proxy.mean().item(), rel_tol=1e-5)
+    by_hand = []
+    for prompt, answer in [("what is 2 plus 3?", "it is 5."), ("what is 2 plus 3?", "5"), ("the cat?", "sat on the mat")]:
+        q, r = tok.encode_prompt(prompt), tok.encode_response(answer)
+        x = torch.tensor([q + r])
+        with torch.no_grad():
+            lp = policy(x)[0][0].log_softmax(-1).double()
+            lr = ref(x)[0][0].log_softmax(-1).double()
+        by_hand.append(sum((lp[t].exp() * (lp[t] - lr[t])).sum().item() for t in range(len(q) - 1, len(q) + len(r) - 1)))
+    kl, _ = heldout_kl_and_proxy(policy, ref, rm, tok, ev, temperature=1.0)
+    assert math.isclose(kl, sum(by_hand) / 3, rel_tol=1e-4)

@@ -64,13 +64,35 @@ def reward_model(tokenizer):
 def test_comparison_batch_keeps_each_prompts_pairs_together(tokenizer):
     records = [{"prompt": "what is 2 plus 3?", "responses": ["it is 5.", "5", "it is 6."], "ranking": [0, 1, 2]},
                {"prompt": "the cat?", "responses": ["sat", "on the mat"], "ranking": [1, 0]}]
-    idx, mask, winners, losers = comparison_batch(records, tokenizer, block_size=64)
+    idx, mask, winners, losers, weights = comparison_batch(records, tokenizer, block_size=64)
     assert idx.shape[0] == 5                          # every response forwarded once
     assert list(zip(winners.tolist(), losers.tolist())) == [(0, 1), (0, 2), (1, 2), (4, 3)]
     # row 4 is the second prompt's response 1, in the chat template, ending in EOS
     expected = tokenizer.encode_prompt("the cat?") + tokenizer.encode_response("on the mat")
     assert idx[4, :len(expected)].tolist() == expected
     assert mask[4].sum().item() == len(expected)
+
+
+def test_each_prompt_counts_once_whatever_its_k(tokenizer):
+    """InstructGPT's 1/C(K,2) weighting, by hand: a K = 3 ranking (3 pairs) and a K = 2 pair
+    weigh the same in the loss, so the loss is the mean over prompts of each prompt's mean."""
+    records = [{"prompt": "a?", "responses": ["x", "y", "z"], "ranking": [0, 1, 2]},
+               {"prompt": "b?", "responses": ["u", "v"], "ranking": [1, 0]}]
+    *_, weights = comparison_batch(records, tokenizer, block_size=64)
+    assert torch.allclose(weights, torch.tensor([4 / 6, 4 / 6, 4 / 6, 2.0]))   # 4 pairs, 2 prompts
+    r_w, r_l = torch.tensor([1.0, 2.0, 0.5, -1.0], dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    per_pair = [math.log(1 + math.exp(-d)) for d in r_w.tolist()]
+    by_hand = (sum(per_pair[:3]) / 3 + per_pair[3]) / 2
+    assert math.isclose(pairwise_loss(r_w, r_l, weights.double()).item(), by_hand, rel_tol=1e-6)   # weights are float32
+    assert not math.isclose(pairwise_loss(r_w, r_l).item(), by_hand, rel_tol=1e-3)   # the plain mean differs
+
+
+def test_equal_k_weights_are_exactly_one_so_the_loss_is_the_plain_mean(tokenizer):
+    records = [{"prompt": p, "responses": ["a", "b", "c", "d"], "ranking": [3, 1, 0, 2]} for p in ("x?", "y?", "z?")]
+    *_, weights = comparison_batch(records, tokenizer, block_size=64)
+    assert weights.tolist() == [1.0] * 18
+    r_w, r_l = torch.randn(18), torch.randn(18)
+    assert torch.equal(pairwise_loss(r_w, r_l, weights), pairwise_loss(r_w, r_l))
 
 
 def test_reward_does_not_depend_on_padding(tokenizer, reward_model):

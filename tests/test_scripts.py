@@ -80,7 +80,7 @@ def test_ppo_raises_a_learnable_reward(smoke_dir, tmp_path):
     torch.manual_seed(0)
     save_checkpoint(f"{tmp_path}/rm.pt", RewardModel(sft.config), tok)
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--beta", "0",
-                 "--ptx-coef", "0", "--iters", "16", "--batch-size", "32", "--minibatch-size", "8", "--lr", "1e-3",
+                 "--bc-coef", "0", "--iters", "16", "--batch-size", "32", "--minibatch-size", "8", "--lr", "1e-3",
                  "--eval-interval", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     _, _, meta = load_checkpoint(f"{tmp_path}/ppo.pt")
