@@ -283,7 +283,7 @@ if __name__ == "__main__":
         demo_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
                                       torch.Generator().manual_seed(args.seed))
 
-    log, start, beta = MetricLog(), 1, args.beta
+    log, evals, start, beta = MetricLog(), [], 1, args.beta   # evals: every gold evaluation, with intervals
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
     if args.resume:
         require_checkpoint(ckpt_path)
@@ -293,7 +293,7 @@ if __name__ == "__main__":
         params = list(policy.parameters()) + list(value_model.parameters())
         optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
         optimizer.load_state_dict(meta["optimizer"])
-        log.rows, start, beta = meta["log"], meta["iter"] + 1, meta["beta"]
+        log.rows, evals, start, beta = meta["log"], meta["evals"], meta["iter"] + 1, meta["beta"]
         print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
     generator = torch.Generator(device=device).manual_seed(args.seed + start)   # sampling
     shuffle = torch.Generator().manual_seed(args.seed + start)                  # minibatch order
@@ -371,11 +371,12 @@ if __name__ == "__main__":
             eval_kl, eval_proxy = heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, final, args.temperature)
             metrics.update(gold=ev["gold"][0], win_rate=ev["win"][0], strict=ev["strict"][0] if ev["strict"] else 0.0,
                            eval_eos=ev["eos"], eval_kl=eval_kl, eval_proxy=eval_proxy)
+            evals.append(dict(step=it, kl=eval_kl, proxy=eval_proxy, **ev))
         log.add(**metrics)
 
         if it % args.eval_interval == 0 or it == args.iters:
             save_checkpoint(ckpt_path, policy, tokenizer, meta={
-                "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows,
+                "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows, "evals": evals,
                 "value_model": value_model.state_dict(), "optimizer": optimizer.state_dict()})
 
     # ---- 5. before and after ----------------------------------------------------------------
@@ -399,7 +400,7 @@ if __name__ == "__main__":
           f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
                "ppo_greedy": report["PPO greedy"], "win_vs_sft_greedy": against_greedy, "kl": log.rows[-1]["kl"],
-               "sft_proxy": sft_proxy,
+               "sft_proxy": sft_proxy, "evals": evals,
                "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
     plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta}, bc={args.bc_coef})",
              float(sft_eval.scores.mean()), sft_proxy)
