@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
@@ -57,6 +58,7 @@ class Args:
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
+    critic: str = arg("shared", "shared: a value head on the policy's trunk; model: a separate value model from the RM")
     bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
@@ -84,19 +86,41 @@ def whiten(x, mask):
     return (x - mean) * torch.rsqrt(var + 1e-8) * mask
 
 
-def response_logprobs(model, sequence, attention_mask, query_len, temperature):
-    """log pi(a_t | s_t) of every response token, from logits divided by the sampling temperature.
+def logprobs_from_logits(logits, response, temperature):
+    """log pi(a_t | s_t) of the response tokens, at the sampling temperature.
 
-    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V). The logits at
-    column query_len - 1 + t predict response token t.
+    logits (B, R, V) predict response (B, R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V).
     """
-    logits, _ = model(sequence, attention_mask=attention_mask)       # (B, Tq + R, V)
-    logits = logits[:, query_len - 1:-1] / temperature                 # (B, R, V)
-    logp_all = F.log_softmax(logits.float(), dim=-1)
-    response = sequence[:, query_len:]                                 # (B, R)
+    logp_all = F.log_softmax(logits.float() / temperature, dim=-1)
     logprobs = logp_all.gather(-1, response.unsqueeze(-1)).squeeze(-1)
     entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logprobs, entropy, logp_all
+
+
+def response_logprobs(model, sequence, attention_mask, query_len, temperature):
+    """log pi(a_t | s_t) of every response token, from logits divided by the sampling temperature.
+
+    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V). The hidden
+    state at column query_len - 1 + t predicts response token t; only those go through the head.
+    """
+    hidden = model.hidden(sequence, attention_mask)[:, query_len - 1:-1]  # (B, R, C)
+    return logprobs_from_logits(model.lm_head(hidden), sequence[:, query_len:], temperature)
+
+
+def policy_and_values(policy, critic, sequence, attention_mask, query_len, temperature):
+    """The policy's log-probs and the critic's values of every response token -> 4 x (B, R) (+ logp_all).
+
+    critic is either a value head on the policy's own trunk (an nn.Linear: one forward and
+    backward serve both) or a separate value model (a RewardModel, as in InstructGPT).
+    -> logprobs, entropy, logp_all (B, R, V), values
+    """
+    hidden = policy.hidden(sequence, attention_mask)[:, query_len - 1:-1]  # (B, R, C)
+    if isinstance(critic, nn.Linear):
+        values = critic(hidden).squeeze(-1)                                  # (B, R)
+    else:
+        values = critic.token_scores(sequence, attention_mask)[:, query_len - 1:-1]
+    logprobs, entropy, logp_all = logprobs_from_logits(policy.lm_head(hidden), sequence[:, query_len:], temperature)
+    return logprobs, entropy, logp_all, values
 
 
 def exact_kl(logp_all, ref_logp_all):
@@ -249,24 +273,32 @@ if __name__ == "__main__":
     if args.temperature <= 0:
         raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
                          "of the distribution it samples from (greedy decoding has none)")
+    if args.critic not in ("shared", "model"):
+        raise SystemExit(f"error: --critic must be shared or model, got {args.critic!r}")
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")
     for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
         require_checkpoint(path)
 
-    # four networks: the policy (trained), the reference (frozen SFT), the reward model
-    # (frozen), and the value model (trained, initialised from the reward model)
+    # the policy (trained), the reference (frozen SFT), the reward model (frozen), and the
+    # critic (trained): a value head on the policy's trunk, or a value model initialised
+    # from the reward model (InstructGPT's choice; twice the compute, lesson 06)
     ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
     reward_model, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
     policy = copy.deepcopy(ref)
-    value_model = copy.deepcopy(reward_model)
+    if args.critic == "shared":
+        critic = nn.Linear(ref.config.n_embd, 1).to(device)
+        nn.init.zeros_(critic.weight)   # V = 0 at the start: the SFT model's answers score 0 on average
+        nn.init.zeros_(critic.bias)
+    else:
+        critic = copy.deepcopy(reward_model)
     for frozen in (ref, reward_model):
         frozen.requires_grad_(False)
     policy.eval()       # eval mode everywhere: dropout off (our models have none, by design)
-    value_model.eval()
-    params = list(policy.parameters()) + list(value_model.parameters())
+    critic.eval()
+    params = list(policy.parameters()) + list(critic.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
 
     prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
@@ -289,8 +321,8 @@ if __name__ == "__main__":
         require_checkpoint(ckpt_path)
         policy, ppo_tokenizer, meta = load_checkpoint(ckpt_path, device)
         require_same_tokenizer(ckpt_path, ppo_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
-        value_model.load_state_dict(meta["value_model"])
-        params = list(policy.parameters()) + list(value_model.parameters())
+        critic.load_state_dict(meta["critic"])
+        params = list(policy.parameters()) + list(critic.parameters())
         optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
         optimizer.load_state_dict(meta["optimizer"])
         log.rows, evals, start, beta = meta["log"], meta["evals"], meta["iter"] + 1, meta["beta"]
@@ -312,10 +344,10 @@ if __name__ == "__main__":
         # ---- 2. scoring: log-probs, reference log-probs, values, reward-model scores -----
         t1 = time.time()
         with torch.no_grad():
-            old_logprobs, _, logp_all = response_logprobs(policy, sequence, attention_mask, Tq, args.temperature)
+            old_logprobs, _, logp_all, old_values = policy_and_values(policy, critic, sequence, attention_mask, Tq,
+                                                                      args.temperature)          # (B, R) each
             ref_logprobs, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
             true_kl = exact_kl(logp_all, ref_logp_all) * response_mask    # logged beside k1, not used
-            old_values = value_model.token_scores(sequence, attention_mask)[:, Tq - 1:-1]   # (B, R)
             scores = reward_model(sequence, attention_mask)                                # (B,)
             # a response that never emitted EOS was cut off: the reward model's score of it, less a fixed
             # penalty (the N+ "EOS trick" would replace the score with a constant instead; lesson 06)
@@ -330,9 +362,8 @@ if __name__ == "__main__":
         for epoch in range(args.ppo_epochs):
             for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size):
                 mask = response_mask[mb]
-                logprobs, entropy, _ = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
-                                                         args.temperature)
-                values = value_model.token_scores(sequence[mb], attention_mask[mb])[:, Tq - 1:-1]
+                logprobs, entropy, _, values = policy_and_values(policy, critic, sequence[mb], attention_mask[mb], Tq,
+                                                                 args.temperature)
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
                                                            mask, args.cliprange)
                 vf_loss, vf_clipfrac = value_loss(values, old_values[mb], returns[mb], mask,
@@ -377,7 +408,7 @@ if __name__ == "__main__":
         if it % args.eval_interval == 0 or it == args.iters:
             save_checkpoint(ckpt_path, policy, tokenizer, meta={
                 "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows, "evals": evals,
-                "value_model": value_model.state_dict(), "optimizer": optimizer.state_dict()})
+                "critic": critic.state_dict(), "optimizer": optimizer.state_dict()})
 
     # ---- 5. before and after ----------------------------------------------------------------
     if start > args.iters:   # resumed a finished run: nothing was evaluated above

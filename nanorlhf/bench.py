@@ -1,16 +1,20 @@
 """
 How fast does nanorlhf's GPT run on this machine?
 
-    python -m nanorlhf.bench                  # the default model (GPTConfig())
+    python -m nanorlhf.bench                  # both shapes below
     python -m nanorlhf.bench --threads 1      # one core
 
-Prints three things, each the median of several timed runs after a warm-up:
+Prints, each the median of several timed runs after a warm-up:
 1. the machine's fp32 matmul throughput (GFLOP/s), the yardstick for the rest;
-2. training: tokens/s of forward + backward + AdamW step on SFT-sized batches, and the
-   model FLOP/s as a fraction of the matmul throughput (utilisation);
-3. generation: tokens/s with the KV cache and with full recomputation at every step;
+then for two shapes, the default model (4 layers x 128, vocabulary 1024) and the shape of
+the side-by-side with TRL in the README (a 3.09M-parameter GPT-2: 6 layers x 192,
+vocabulary 2048):
+2. training: tokens/s of forward + backward + AdamW step, and the model FLOP/s as a
+   fraction of the matmul throughput (utilisation);
+3. generation (default model): tokens/s with the KV cache and with full recomputation;
 4. one PPO iteration (train_ppo.py's pieces) for 64 prompts x 48 response tokens, split
-   into rollout, scoring and update, with the update's FLOP/s against the matmul's.
+   into rollout, scoring and update, with the update's FLOP/s against the matmul's; at
+   the TRL shape with both critics (a value head on the policy's trunk, a value model).
 
 FLOPs per trained token (Kaplan et al. 2020; nanoGPT's estimate_mfu):
     6 N + 12 L C T
@@ -33,8 +37,6 @@ from nanorlhf.model import GPT, GPTConfig
 @dataclass
 class Args:
     """Speed of the default GPT on this machine: matmul, training and generation."""
-    vocab_size: int = arg(1024, "vocabulary size of the benchmarked model")
-    batch_size: int = arg(64, "sequences per training step (train_sft.py's default)")
     threads: int = arg(0, "torch threads (0 = torch's default, all cores)")
     repeats: int = arg(5, "timed runs per measurement; the median is printed")
     matmul_size: int = arg(1024, "n for the n x n fp32 matmul that measures the machine")
@@ -67,9 +69,9 @@ def flops_per_token(model, T):
     return 6 * model.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
 
-def training_tokens_per_second(model, batch_size, repeats):
-    """forward + backward + AdamW on (batch_size, block_size) batches -> tokens/s."""
-    T, V = model.config.block_size, model.config.vocab_size
+def training_tokens_per_second(model, batch_size, T, repeats):
+    """forward + backward + AdamW on (batch_size, T) batches -> tokens/s."""
+    V = model.config.vocab_size
     x = torch.randint(0, V, (batch_size, T))
     targets = torch.randint(0, V, (batch_size, T))
     optimizer = make_optimizer(model, lr=1e-4, weight_decay=0.1)
@@ -102,30 +104,46 @@ def random_prompts(n, vocab_size, generator):
     return idx, attention_mask
 
 
+SHAPES = {   # name -> (model, training batch): the default model, and the shape of the side-by-side with TRL
+    "default": (dict(vocab_size=1024), (64, 128)),                             # train_sft.py's model and batch
+    "trl": (dict(vocab_size=2048, n_layer=6, n_head=6, n_embd=192), (16, 80)),  # 3.09M GPT-2, a PPO minibatch
+}
+
+
 def main():
     args = parse_args(Args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    config = GPTConfig(vocab_size=args.vocab_size)
-    model = GPT(config)
     print(f"torch {torch.__version__} | {torch.get_num_threads()} threads | "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} | "
           f"load average {os.getloadavg()[0]:.2f} (other programs share the cores)")
-    print(config)
-    print(f"parameters {model.num_params():,} ({model.num_params(non_embedding=True):,} in matmuls)")
-
     peak = matmul_flops(args.matmul_size, args.repeats)
-    print(f"matmul     {args.matmul_size}x{args.matmul_size} fp32: {peak / 1e9:.1f} GFLOP/s")
+    print(f"matmul     {args.matmul_size}x{args.matmul_size} fp32: {peak / 1e9:.1f} GFLOP/s (the yardstick)")
 
-    tokens_per_s = training_tokens_per_second(model, args.batch_size, args.repeats)
-    achieved = tokens_per_s * flops_per_token(model, config.block_size)
-    print(f"training   batch {args.batch_size}x{config.block_size}: {tokens_per_s:,.0f} tokens/s | "
-          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of matmul")
+    for name, (shape, (batch, T)) in SHAPES.items():
+        config = GPTConfig(**shape)
+        model = GPT(config)
+        print(f"\n[{name}] {config.n_layer} layers x {config.n_embd} wide, vocabulary {config.vocab_size}: "
+              f"{model.num_params():,} parameters ({model.num_params(non_embedding=True):,} in matmuls)")
+        tokens_per_s = training_tokens_per_second(model, batch, T, args.repeats)
+        achieved = tokens_per_s * flops_per_token(model, T)
+        print(f"training   batch {batch}x{T}: {tokens_per_s:,.0f} tokens/s | "
+              f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of matmul")
+        if name == "default":
+            generation(model, args)
+        for critic in (("shared", "model") if name == "trl" else ("shared",)):
+            times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats, critic)
+            print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens, critic {critic}: "
+                  f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
+                  f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
+                  f"update {update_flops / 1e9:.1f} GFLOP/s = {update_flops / peak:.0%} of matmul")
 
+
+def generation(model, args):
+    """Print generation speed with the KV cache and with full recomputation (greedy, same tokens)."""
     model.eval()
-    idx, attention_mask = random_prompts(args.prompts, args.vocab_size,
-                                         torch.Generator().manual_seed(args.seed))
+    idx, attention_mask = random_prompts(args.prompts, model.config.vocab_size, torch.Generator().manual_seed(args.seed))
     n = args.prompts * args.new_tokens
     cached = median_seconds(lambda: model.generate(idx, args.new_tokens, temperature=0,
                                                    attention_mask=attention_mask), args.repeats)
@@ -137,24 +155,20 @@ def main():
           f"KV cache {n / cached:,.0f} tokens/s | recompute {n / full:,.0f} tokens/s | "
           f"speedup {full / cached:.1f}x | same tokens: {same}")
 
-    times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats)
-    print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens: "
-          f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
-          f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
-          f"update {update_flops / 1e9:.1f} GFLOP/s = {update_flops / peak:.0%} of matmul")
 
-
-def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, minibatch_size=16):
+def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="shared", ppo_epochs=4, minibatch_size=16):
     """Median seconds of the three phases of one PPO iteration on random weights.
 
     Every response runs the full new_tokens (no EOS), the worst case. Uses the functions of
-    train_ppo.py; the update counts forward + backward of policy and value model.
+    train_ppo.py. critic "shared" is a value head on the policy's trunk (our default),
+    "model" a separate value model (InstructGPT's design, and TRL's). Returns the times and
+    the update's FLOP/s, counting forward + backward of every trained network.
     """
     from nanorlhf.reward import RewardModel
-    from train_ppo import compute_gae, kl_penalised_rewards, policy_loss, response_logprobs, value_loss
-    policy, ref = GPT(config).eval(), GPT(config).eval()
-    reward_model, value_model = RewardModel(config).eval(), RewardModel(config).eval()
-    optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value_model.parameters()), lr=1e-5)
+    from train_ppo import compute_gae, kl_penalised_rewards, policy_and_values, policy_loss, response_logprobs, value_loss
+    policy, ref, reward_model = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
+    value = torch.nn.Linear(config.n_embd, 1) if critic == "shared" else RewardModel(config).eval()
+    optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value.parameters()), lr=1e-5)
     query, query_mask = random_prompts(prompts, config.vocab_size, torch.Generator().manual_seed(0))
     Tq = query.size(1)
     state = {}
@@ -166,9 +180,8 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, mi
     def scoring():
         with torch.no_grad():
             seq, mask = state["seq"], state["mask"]
-            logprobs, _, _ = response_logprobs(policy, seq, mask, Tq, 1.0)
+            logprobs, _, _, values = policy_and_values(policy, value, seq, mask, Tq, 1.0)
             ref_logprobs, _, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
-            values = value_model.token_scores(seq, mask)[:, Tq - 1:-1]
             scores = reward_model(seq, mask)
             response_mask = torch.ones_like(logprobs)
             rewards, _ = kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, 0.05)
@@ -179,8 +192,7 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, mi
         seq, mask = state["seq"], state["mask"]
         for _ in range(ppo_epochs):
             for mb in torch.randperm(prompts).split(minibatch_size):
-                logprobs, _, _ = response_logprobs(policy, seq[mb], mask[mb], Tq, 1.0)
-                values = value_model.token_scores(seq[mb], mask[mb])[:, Tq - 1:-1]
+                logprobs, _, _, values = policy_and_values(policy, value, seq[mb], mask[mb], Tq, 1.0)
                 ones = torch.ones_like(logprobs)
                 pg, _, _ = policy_loss(logprobs, state["logprobs"][mb], state["advantages"][mb], ones, 0.2)
                 vf, _ = value_loss(values, state["values"][mb], state["returns"][mb], ones, 0.2)
@@ -192,9 +204,13 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, ppo_epochs=4, mi
     scoring()
     times = {name: median_seconds(fn, repeats) for name, fn in
              [("rollout", rollout), ("scoring", scoring), ("update", update)]}
-    T = Tq + new_tokens
-    # the update trains two networks on prompts x T tokens, ppo_epochs times
-    update_flops = 2 * ppo_epochs * prompts * T * flops_per_token(policy, T)
+    # FLOPs done: the policy's trunk on all T tokens, its head on the R response tokens only,
+    # and with a separate value model, that model's trunk on all T tokens too
+    T, c = Tq + new_tokens, config
+    head = c.vocab_size * c.n_embd
+    trunk = flops_per_token(policy, T) - 6 * head                       # per token, forward + backward
+    per_sequence = T * trunk + new_tokens * 6 * head + (0 if critic == "shared" else T * trunk)
+    update_flops = ppo_epochs * prompts * per_sequence
     return times, update_flops / times["update"]
 
 

@@ -233,3 +233,30 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
         by_hand.append(sum((lp[t].exp() * (lp[t] - lr[t])).sum().item() for t in range(len(q) - 1, len(q) + len(r) - 1)))
     kl, _ = heldout_kl_and_proxy(policy, ref, rm, tok, ev, temperature=1.0)
     assert math.isclose(kl, sum(by_hand) / 3, rel_tol=1e-4)
+
+
+def test_a_value_head_on_the_policy_trunk_leaves_the_policy_log_probs_unchanged():
+    """policy_and_values with either critic gives the policy's log-probs exactly as the policy
+    alone does (a full forward, then log-softmax), and the critic's values at the same columns."""
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.reward import RewardModel
+    from nanorlhf.sampling import left_pad
+    from train_ppo import policy_and_values
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=32, vocab_size=50, n_layer=2, n_head=2, n_embd=16)
+    policy = GPT(config).eval()
+    query, query_mask = left_pad([[1, 2, 3], [4, 5]], pad_id=0)
+    sequence = torch.cat([query, torch.randint(1, 50, (2, 5))], 1)
+    mask = torch.cat([query_mask, torch.ones(2, 5, dtype=torch.long)], 1)
+    Tq = query.size(1)
+    with torch.no_grad():
+        full_logits, _ = policy(sequence, attention_mask=mask)                     # (2, Tq + 5, V)
+        expected = torch.log_softmax(full_logits[:, Tq - 1:-1], -1).gather(-1, sequence[:, Tq:, None]).squeeze(-1)
+        head = torch.nn.Linear(16, 1)
+        value_model = RewardModel(config).eval()
+        for critic, values_expected in [
+                (head, head(policy.hidden(sequence, mask)).squeeze(-1)[:, Tq - 1:-1]),
+                (value_model, value_model.token_scores(sequence, mask)[:, Tq - 1:-1])]:
+            logprobs, _, _, values = policy_and_values(policy, critic, sequence, mask, Tq, 1.0)
+            torch.testing.assert_close(logprobs, expected, atol=1e-5, rtol=0)
+            torch.testing.assert_close(values, values_expected)
