@@ -138,6 +138,9 @@ QUOTES = [
          pct_interval(r["win_vs_sft_greedy"]["ppo"]), pct_interval(r["sft"]["strict"]),
          pct_interval(r["ppo"]["strict"]), r["kl"], pct(r["ppo"]["eos"]))),
     ("lessons/07_results.md", "ppo.kl", lambda x: f'"KL {x:.2f} nats"'),
+    ("README.md", "ppo.eval_log", lambda log: f"{log[-1]['eval_kl']:.2f} nats from the SFT model (exact KL"),
+    ("lessons/07_results.md", "ppo.eval_log", lambda log: f"the KL to the SFT model is {log[-1]['eval_kl']:.2f} nats"),
+    ("lessons/06_ppo.md", "ppo.eval_log", lambda log: f"The default run ends {log[-1]['eval_kl']:.2f} nats per response"),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO gold score | {} |".format(interval(r["ppo"]["gold"]))),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT sampled | {} |".format(pct_interval(r["ppo"]["win"]))),
     ("lessons/07_results.md", "ppo",
@@ -181,3 +184,64 @@ def test_quoted_figure_matches_the_recorded_run(name, path, form):
     quoted = form(get(path))
     assert quoted in text_of(name), f"{name} should quote {path} as {quoted!r} (lessons/recorded_run.json)"
 
+
+
+# ---- lesson 07's over-optimisation runs, and the answers its exercises give --------------
+
+def evals(run):       # iteration -> that evaluation, with intervals
+    return {e["step"]: e for e in RUN[run]["evals"]}
+
+
+def mean_over(series, first, last):   # mean of iterations first..last (1-based, inclusive)
+    return sum(series[first - 1:last]) / (last - first + 1)
+
+
+def test_overoptimisation_table_and_text_match_the_recorded_runs():
+    text = text_of("lessons/07_results.md")
+    free = evals("ppo_beta0_bc0")
+    for step in (4, 8, 12, 16, 20, 32, 48, 100):   # the table's columns, row by row
+        assert f"{free[step]['kl']:.1f}" in text and f"{free[step]['gold'][0]:+.2f}" in text, step
+    row = "| gold score | " + score(RUN["ppo_beta0_bc0"]["sft"]["gold"][0]) + " | " + " | ".join(
+        score(free[s]["gold"][0]) for s in (4, 8, 12, 16, 20, 32, 48, 100)) + " |"
+    assert row in text
+    assert interval(free[100]["gold"]) in text and pct_interval(free[100]["win"]) in text
+    held = evals("ppo_beta0")
+    assert interval(held[100]["gold"]) in text and pct_interval(held[100]["win"]) in text
+    pen = evals("ppo_beta01_bc0")
+    assert interval(pen[100]["gold"]) in text and pct_interval(pen[100]["win"]) in text
+
+
+def test_exercise_07_1_the_penalised_run_holds_its_kl_and_the_judge_prefers_it():
+    pen, free = RUN["ppo_beta01_bc0"]["series"], RUN["ppo_beta0_bc0"]["series"]
+    kl_pen, kl_free = mean_over(pen["kl"], 21, 40), mean_over(free["kl"], 21, 40)
+    score_pen, score_free = mean_over(pen["score"], 21, 40), mean_over(free["score"], 21, 40)
+    assert kl_pen < kl_free and score_pen < score_free   # lower KL, and the proxy likes it less
+    gold_pen, gold_free = evals("ppo_beta01_bc0")[40]["gold"], evals("ppo_beta0_bc0")[40]["gold"]
+    assert gold_pen[1] > gold_free[2]                     # but the judge likes it more: intervals apart
+    text = text_of("lessons/07_results.md")
+    quoted = (f"holds {kl_pen:.1f} nats against {kl_free:.1f}, its reward-model score is lower "
+              f"({score_pen:+.2f} against {score_free:+.2f}), and its gold score is far higher: "
+              f"{interval(gold_pen)} against {interval(gold_free)}")
+    assert quoted in text, quoted
+
+
+def test_exercise_07_2_the_gold_score_peaks_at_iteration_12_then_falls():
+    free = evals("ppo_beta0_bc0")
+    first = {s: free[s] for s in (4, 8, 12, 16, 20)}
+    peak = max(first, key=lambda s: first[s]["gold"][0])
+    assert peak == 12
+    assert free[peak]["win"][1] > 0.5                     # the rise is real: the win interval is above 50%
+    assert free[20]["gold"][0] < free[peak]["gold"][0]
+    text = text_of("lessons/07_results.md")
+    quoted = (f"the peak is at iteration {peak}, {score(free[peak]['gold'][0])} against the SFT model's "
+              f"{score(RUN['ppo_beta0_bc0']['sft']['gold'][0])}, winning {pct_interval(free[peak]['win'])}; "
+              f"by iteration 20 the gold score is back to {score(free[20]['gold'][0])}")
+    assert quoted in text, quoted
+
+
+def test_lesson_06_quotes_the_default_runs_clipping_and_kl_estimates():
+    means, text = RUN["ppo"]["means"], text_of("lessons/06_ppo.md")
+    assert f"{100 * means['outside']:.1f}% of the valid tokens" in text
+    assert f"and {100 * means['clipfrac']:.1f}% were clipped" in text
+    assert f"average {means['kl']:.3f} and {means['exact_kl']:.3f} nats per response" in text
+    assert f"they read {RUN['ppo']['eval_log'][-1]['eval_kl']:.2f} and {RUN['ppo']['kl']:.2f} nats" in text
