@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (MetricLog, arg, get_device, make_optimizer, parse_args, require_positive, save_json,
+from nanorlhf.common import (MetricLog, arg, autocast, get_device, make_optimizer, parse_args, require_positive, save_json,
                              set_seed)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
@@ -58,7 +58,8 @@ class Args:
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
-    critic: str = arg("shared", "shared: a value head on the policy's trunk; model: a separate value model from the RM")
+    critic: str = arg("model", "model: a separate value model initialised from the RM; shared: a value head on the policy's trunk")
+    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
     bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
@@ -321,7 +322,10 @@ if __name__ == "__main__":
         require_checkpoint(ckpt_path)
         policy, ppo_tokenizer, meta = load_checkpoint(ckpt_path, device)
         require_same_tokenizer(ckpt_path, ppo_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
-        critic.load_state_dict(meta["critic"])
+        if meta["args"].get("critic", "model") != args.critic:
+            raise SystemExit(f"error: {ckpt_path} was trained with --critic {meta['args'].get('critic', 'model')}; "
+                             f"resume it with the same --critic")
+        critic.load_state_dict(meta["critic"] if "critic" in meta else meta["value_model"])   # older checkpoints
         params = list(policy.parameters()) + list(critic.parameters())
         optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
         optimizer.load_state_dict(meta["optimizer"])
@@ -362,8 +366,10 @@ if __name__ == "__main__":
         for epoch in range(args.ppo_epochs):
             for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size):
                 mask = response_mask[mb]
-                logprobs, entropy, _, values = policy_and_values(policy, critic, sequence[mb], attention_mask[mb], Tq,
-                                                                 args.temperature)
+                with autocast(device, args.dtype):
+                    logprobs, entropy, _, values = policy_and_values(policy, critic, sequence[mb], attention_mask[mb],
+                                                                     Tq, args.temperature)
+                values = values.float()
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
                                                            mask, args.cliprange)
                 vf_loss, vf_clipfrac = value_loss(values, old_values[mb], returns[mb], mask,

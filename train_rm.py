@@ -21,7 +21,7 @@ import torch
 
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
-from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
+from nanorlhf.common import (MetricLog, arg, autocast, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
                              save_json, set_lr, set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
@@ -48,6 +48,7 @@ class Args:
     epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
     lr: float = arg(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
+    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
     log_interval: int = arg(10, "print a line every N steps")
     eval_interval: int = arg(40, "held-out accuracy every N steps")
     corr_samples: int = arg(4, "fresh SFT answers per held-out eval prompt, for the rank correlation with gold")
@@ -189,7 +190,8 @@ if __name__ == "__main__":
             set_lr(optimizer, lr)
             batch = [train[j] for j in perm[i:i + args.batch_prompts]]
             idx, mask, winners, losers, weights = comparison_batch(batch, tokenizer, model.config.block_size)
-            scores = model(idx.to(device), mask.to(device))          # (N,) one per response
+            with autocast(device, args.dtype):
+                scores = model(idx.to(device), mask.to(device)).float()   # (N,) one per response
             loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

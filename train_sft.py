@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.common import (MetricLog, arg, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
+from nanorlhf.common import (MetricLog, arg, autocast, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
                              save_json, set_lr, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
@@ -43,6 +43,7 @@ class Args:
     lr: float = arg(3e-3, "peak learning rate (AdamW)")
     warmup_iters: int = arg(100, "linear warmup steps before the cosine decay")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
+    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
     log_interval: int = arg(50, "print a line every N steps")
@@ -105,7 +106,8 @@ if __name__ == "__main__":
         set_lr(optimizer, lr)
         x, targets = next(batches)
         x, targets = x.to(device), targets.to(device)
-        _, loss = model(x, targets)
+        with autocast(device, args.dtype):
+            _, loss = model(x, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip:

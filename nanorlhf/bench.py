@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nanorlhf.common import arg, make_optimizer, parse_args
+from nanorlhf.common import arg, autocast, make_optimizer, parse_args
 from nanorlhf.model import GPT, GPTConfig
 
 
@@ -69,8 +69,8 @@ def flops_per_token(model, T):
     return 6 * model.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
 
-def training_tokens_per_second(model, batch_size, T, repeats):
-    """forward + backward + AdamW on (batch_size, T) batches -> tokens/s."""
+def training_tokens_per_second(model, batch_size, T, repeats, dtype="fp32"):
+    """forward (in dtype) + backward + AdamW on (batch_size, T) batches -> tokens/s."""
     V = model.config.vocab_size
     x = torch.randint(0, V, (batch_size, T))
     targets = torch.randint(0, V, (batch_size, T))
@@ -78,7 +78,8 @@ def training_tokens_per_second(model, batch_size, T, repeats):
     model.train()
 
     def step():
-        _, loss = model(x, targets)
+        with autocast("cpu", dtype):
+            _, loss = model(x, targets)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -126,15 +127,20 @@ def main():
         model = GPT(config)
         print(f"\n[{name}] {config.n_layer} layers x {config.n_embd} wide, vocabulary {config.vocab_size}: "
               f"{model.num_params():,} parameters ({model.num_params(non_embedding=True):,} in matmuls)")
-        tokens_per_s = training_tokens_per_second(model, batch, T, args.repeats)
-        achieved = tokens_per_s * flops_per_token(model, T)
-        print(f"training   batch {batch}x{T}: {tokens_per_s:,.0f} tokens/s | "
-              f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of matmul")
+        for dtype in ("fp32", "bf16"):
+            tokens_per_s = training_tokens_per_second(model, batch, T, args.repeats, dtype)
+            achieved = tokens_per_s * flops_per_token(model, T)
+            print(f"training   batch {batch}x{T}, {dtype}: {tokens_per_s:,.0f} tokens/s | "
+                  f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of fp32 matmul")
         if name == "default":
             generation(model, args)
-        for critic in (("shared", "model") if name == "trl" else ("shared",)):
-            times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats, critic)
-            print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens, critic {critic}: "
+        # train_ppo.py's default today, then the levers one by one (README, speed section)
+        variants = [("model", "fp32", False), ("shared", "fp32", False), ("shared", "fp32", True), ("shared", "bf16", True)]
+        for critic, dtype, fused in (variants if name == "trl" else variants[:1]):
+            times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats,
+                                                        critic, dtype, fused)
+            label = f"critic {critic}, update {dtype}" + (", fused AdamW" if fused else "")
+            print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens, {label}: "
                   f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
                   f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
                   f"update {update_flops / 1e9:.1f} GFLOP/s = {update_flops / peak:.0%} of matmul")
@@ -156,11 +162,12 @@ def generation(model, args):
           f"speedup {full / cached:.1f}x | same tokens: {same}")
 
 
-def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="shared", ppo_epochs=4, minibatch_size=16):
+def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="model", dtype="fp32", fused=False,
+                          ppo_epochs=4, minibatch_size=16):
     """Median seconds of the three phases of one PPO iteration on random weights.
 
     Every response runs the full new_tokens (no EOS), the worst case. Uses the functions of
-    train_ppo.py. critic "shared" is a value head on the policy's trunk (our default),
+    train_ppo.py. critic "shared" is a value head on the policy's trunk (train_ppo.py --critic shared),
     "model" a separate value model (InstructGPT's design, and TRL's). Returns the times and
     the update's FLOP/s, counting forward + backward of every trained network.
     """
@@ -168,7 +175,7 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="shared",
     from train_ppo import compute_gae, kl_penalised_rewards, policy_and_values, policy_loss, response_logprobs, value_loss
     policy, ref, reward_model = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
     value = torch.nn.Linear(config.n_embd, 1) if critic == "shared" else RewardModel(config).eval()
-    optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value.parameters()), lr=1e-5)
+    optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value.parameters()), lr=1e-5, fused=fused)
     query, query_mask = random_prompts(prompts, config.vocab_size, torch.Generator().manual_seed(0))
     Tq = query.size(1)
     state = {}
@@ -192,7 +199,9 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="shared",
         seq, mask = state["seq"], state["mask"]
         for _ in range(ppo_epochs):
             for mb in torch.randperm(prompts).split(minibatch_size):
-                logprobs, _, _, values = policy_and_values(policy, value, seq[mb], mask[mb], Tq, 1.0)
+                with autocast("cpu", dtype):
+                    logprobs, _, _, values = policy_and_values(policy, value, seq[mb], mask[mb], Tq, 1.0)
+                values = values.float()
                 ones = torch.ones_like(logprobs)
                 pg, _, _ = policy_loss(logprobs, state["logprobs"][mb], state["advantages"][mb], ones, 0.2)
                 vf, _ = value_loss(values, state["values"][mb], state["returns"][mb], ones, 0.2)

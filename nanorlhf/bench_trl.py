@@ -4,11 +4,11 @@ How long does one iteration of TRL's PPOTrainer take at the shape nanorlhf.bench
 Only for the side-by-side figure in the README's speed section. TRL is not a dependency
 of nanorlhf: install it in a throwaway virtual environment, never in the project's own:
 
-    python3 -m venv /work/trl-venv
-    /work/trl-venv/bin/pip install torch==2.13.0
-    /work/trl-venv/bin/pip install trl==1.12.0
+    python3 -m venv /tmp/trl-venv
+    /tmp/trl-venv/bin/pip install torch==2.13.0
+    /tmp/trl-venv/bin/pip install trl==1.12.0
     # (pip resolved transformers 5.24.0, accelerate 1.15.0, datasets 5.2.0, tokenizers 0.23.3)
-    cd /work/main && OMP_WAIT_POLICY=PASSIVE /work/trl-venv/bin/python -m nanorlhf.bench_trl
+    OMP_WAIT_POLICY=PASSIVE /tmp/trl-venv/bin/python -m nanorlhf.bench_trl   # from the repo root
 
 The shape: four GPT-2 networks (policy, reference, reward model, value model) of about
 3.09M parameters each, randomly initialised; 64 prompts (16 to 32 random tokens,
@@ -33,8 +33,8 @@ import torch
 
 from nanorlhf.common import arg, parse_args
 
-PIP = ("python3 -m venv /work/trl-venv && /work/trl-venv/bin/pip install torch==2.13.0 && "
-       "/work/trl-venv/bin/pip install trl==1.12.0")
+PIP = ("python3 -m venv /tmp/trl-venv && /tmp/trl-venv/bin/pip install torch==2.13.0 && "
+       "/tmp/trl-venv/bin/pip install trl==1.12.0")
 
 
 @dataclass

@@ -117,14 +117,23 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, Tk, hs): cached keys + these T
-        # softmax(q k^T / sqrt(hs)) v, with the causal and padding mask
-        dropout_p = self.dropout if self.training else 0.0
-        if attn_mask is None:  # plain causal: torch's fused kernel skips the masked half
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # under bf16 autocast on a CPU, torch's attention kernel is slower than in fp32 (its
+            # backward 5x, measured with nanorlhf/bench.py): attention in fp32, the matmuls around it in bf16
+            with torch.autocast("cpu", enabled=False):
+                y = self.attend(q.float(), k.float(), v.float(), attn_mask)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+            y = self.attend(q, k, v, attn_mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C) heads side by side
         return self.resid_dropout(self.c_proj(y))
+
+
+    def attend(self, q, k, v, attn_mask):
+        """softmax(q k^T / sqrt(hs)) v, with the causal and padding mask: (B, nh, T, hs) -> (B, nh, T, hs)."""
+        dropout_p = self.dropout if self.training else 0.0
+        if attn_mask is None:  # plain causal: torch's fused kernel skips the masked half
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
 
 
 class MLP(nn.Module):

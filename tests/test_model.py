@@ -190,3 +190,22 @@ def test_weights_tied_and_hidden_feeds_lm_head():
     std = big.transformer.h[0].mlp.c_proj.weight.std().item()
     assert abs(std - 0.02 / math.sqrt(2 * 4)) < 0.001
     assert big.num_params() == sum(p.numel() for p in big.parameters())
+
+
+def test_bf16_autocast_on_cpu_keeps_attention_in_fp32_and_the_logits_close():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=32, vocab_size=64, n_layer=2, n_head=2, n_embd=32)).eval()
+    idx = torch.randint(0, 64, (3, 12))
+    seen = []
+    attend = model.transformer.h[0].attn.attend
+    def spy(q, k, v, mask):
+        seen.append(q.dtype)
+        return attend(q, k, v, mask)
+    model.transformer.h[0].attn.attend = spy
+    with torch.no_grad():
+        reference, _ = model(idx)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low, _ = model(idx)
+    assert seen == [torch.float32, torch.float32]          # fp32 attention in both runs
+    assert low.dtype == torch.bfloat16                     # the matmuls ran in bf16
+    assert (low.float() - reference).abs().max() < 0.1     # bf16 keeps about 3 significant digits

@@ -108,3 +108,34 @@ def test_a_count_flag_below_one_is_refused_with_one_line(tmp_path):
         result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), flag, "0")
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert result.stderr.strip() == f"error: {flag} must be at least 1, got 0"
+
+
+def test_bench_trl_without_trl_names_the_throwaway_install_and_no_traceback():
+    """TRL is not a dependency: in the project's own environment the side-by-side says how to get it."""
+    result = run("-m", "nanorlhf.bench_trl")
+    assert result.returncode == 1
+    assert "pip install trl==1.12.0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_ppo_iteration_runs_every_variant_on_a_tiny_model():
+    from nanorlhf.bench import ppo_iteration_seconds, training_tokens_per_second
+    from nanorlhf.model import GPT, GPTConfig
+    config = GPTConfig(block_size=64, vocab_size=64, n_layer=1, n_head=2, n_embd=16)
+    for critic, dtype, fused in [("model", "fp32", False), ("shared", "fp32", True), ("shared", "bf16", True)]:
+        times, flops = ppo_iteration_seconds(config, 8, 4, repeats=1, critic=critic, dtype=dtype, fused=fused,
+                                             ppo_epochs=1, minibatch_size=4)
+        assert set(times) == {"rollout", "scoring", "update"} and flops > 0
+    assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16") > 0
+
+
+def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_dir, tmp_path):
+    import shutil
+    for name in ("sft.pt", "rm.pt"):
+        shutil.copy(f"{smoke_dir}/{name}", f"{tmp_path}/{name}")
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--critic", "shared",
+                 "--dtype", "bf16", "--iters", "2", "--eval-interval", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, _, meta = load_checkpoint(f"{tmp_path}/ppo.pt")
+    assert set(meta["critic"]) == {"weight", "bias"}           # a head on the trunk, not a second network
+    again = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "true", "--iters", "3")
+    assert again.returncode != 0 and "--critic shared" in again.stderr and "Traceback" not in again.stderr
