@@ -135,7 +135,8 @@ def main():
         if name == "default":
             generation(model, args)
         # train_ppo.py's default today, then the levers one by one (README, speed section)
-        variants = [("model", "fp32", False), ("shared", "fp32", False), ("shared", "fp32", True), ("shared", "bf16", True)]
+        variants = [("model", "fp32", False), ("model", "bf16", True), ("shared", "fp32", False),
+                    ("shared", "fp32", True), ("shared", "bf16", True)]
         for critic, dtype, fused in (variants if name == "trl" else variants[:1]):
             times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats,
                                                         critic, dtype, fused)
