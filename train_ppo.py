@@ -9,7 +9,7 @@ value model (the critic). Every few iterations the gold labeler judges the polic
 held-out prompts against the SFT model.
 
     python train_ppo.py                                   # about 4 minutes on a laptop CPU
-    python train_ppo.py --beta 0 --iters 100 --eval-interval 5 --name ppo_beta0
+    python train_ppo.py --beta 0 --iters 100 --eval-interval 4 --name ppo_beta0
                                                           # no KL penalty: over-optimisation (lesson 07)
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
 
@@ -25,12 +25,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (MetricLog, arg, autocast, get_device, make_optimizer, parse_args, require_positive, save_json,
-                             set_seed)
+from nanorlhf.common import (DTYPES, arg, autocast, get_device, MetricLog, parse_args,
+                             require_choice, require_positive, save_json, set_seed)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
-from nanorlhf.reward import RewardModel
-from nanorlhf.sampling import decode_response, left_pad, right_pad, sample
+from nanorlhf.reward import RewardModel, pad_sequences
+from nanorlhf.sampling import decode_response, left_pad, sample
 from nanorlhf.sft import encode_demonstration, random_batches
 
 
@@ -224,11 +224,10 @@ def heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, ev, temperature, 
     for i in range(0, len(pairs), batch_size):
         prompts, answers = zip(*pairs[i:i + batch_size])
         query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
-        ids = [tokenizer.encode_response(a) for a in answers]                 # answer + EOS
-        response = right_pad(ids, tokenizer.pad_id)
-        response_mask = torch.arange(response.size(1))[None, :] < torch.tensor([len(r) for r in ids])[:, None]
+        response, response_mask = pad_sequences([tokenizer.encode_response(a) for a in answers],  # answer + EOS
+                                                tokenizer.pad_id)
         sequence = torch.cat([query, response], 1).to(device)
-        attention_mask = torch.cat([query_mask, response_mask.long()], 1).to(device)
+        attention_mask = torch.cat([query_mask, response_mask], 1).to(device)
         _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)
         _, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, query.size(1), temperature)
         kl.append((exact_kl(logp_all, ref_logp_all) * response_mask.to(device)).sum(1).cpu())
@@ -274,8 +273,8 @@ if __name__ == "__main__":
     if args.temperature <= 0:
         raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
                          "of the distribution it samples from (greedy decoding has none)")
-    if args.critic not in ("shared", "model"):
-        raise SystemExit(f"error: --critic must be shared or model, got {args.critic!r}")
+    require_choice(args, "critic", ("model", "shared"))
+    require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")
@@ -329,7 +328,7 @@ if __name__ == "__main__":
         params = list(policy.parameters()) + list(critic.parameters())
         optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
         optimizer.load_state_dict(meta["optimizer"])
-        log.rows, evals, start, beta = meta["log"], meta["evals"], meta["iter"] + 1, meta["beta"]
+        log.rows, evals, start, beta = meta["log"], meta.get("evals", []), meta["iter"] + 1, meta["beta"]
         print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
     generator = torch.Generator(device=device).manual_seed(args.seed + start)   # sampling
     shuffle = torch.Generator().manual_seed(args.seed + start)                  # minibatch order

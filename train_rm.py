@@ -21,8 +21,8 @@ import torch
 
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
-from nanorlhf.common import (MetricLog, arg, autocast, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
-                             save_json, set_lr, set_seed, spearman)
+from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
+                             require_choice, require_positive, save_json, set_lr, set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
@@ -127,6 +127,7 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
     require_positive(args, "val_rankings", "corr_samples")
+    require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")

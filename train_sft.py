@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.common import (MetricLog, arg, autocast, cosine_lr, get_device, make_optimizer, parse_args, require_positive,
-                             save_json, set_lr, set_seed)
+from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
+                             require_choice, require_positive, save_json, set_lr, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.evaluation import evaluate, print_report
@@ -64,6 +64,7 @@ PRESETS = {
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
     require_positive(args, "eval_samples", "eval_prompts")
+    require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
     print(f"device {device} | {args}")

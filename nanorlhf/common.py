@@ -26,6 +26,9 @@ def get_device(name="auto"):
     return "cpu"
 
 
+DTYPES = ("fp32", "bf16")
+
+
 def autocast(device, dtype):
     """The forward pass's precision: "fp32" (no autocast) or "bf16" (torch.autocast: matmuls in
     bfloat16, weights, optimizer and losses in fp32). On a CPU with AVX-512 bf16 or a recent GPU,
@@ -34,7 +37,7 @@ def autocast(device, dtype):
         return contextlib.nullcontext()
     if dtype == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    raise SystemExit(f"error: --dtype must be fp32 or bf16, got {dtype!r}")
+    raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
 
 
 def set_seed(seed):
@@ -176,6 +179,13 @@ def require_positive(args, *names):
     for name in names:
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
+def require_choice(args, name, choices):
+    """Stop with a one-line message when a flag is not one of its choices: require_choice(args, "dtype", DTYPES)."""
+    if getattr(args, name) not in choices:
+        raise SystemExit(f"error: --{name.replace('_', '-')} must be one of {', '.join(choices)}, "
+                         f"got {getattr(args, name)!r}")
 
 
 def set_lr(optimizer, lr):

@@ -110,6 +110,16 @@ def test_a_count_flag_below_one_is_refused_with_one_line(tmp_path):
         assert result.stderr.strip() == f"error: {flag} must be at least 1, got 0"
 
 
+def test_a_flag_outside_its_choices_is_refused_with_one_line_before_any_work(tmp_path):
+    for script, flag, value, choices in (("train_sft.py", "--dtype", "fp16", "fp32, bf16"),
+                                         ("train_rm.py", "--dtype", "fp16", "fp32, bf16"),
+                                         ("train_ppo.py", "--dtype", "fp16", "fp32, bf16"),
+                                         ("train_ppo.py", "--critic", "head", "model, shared")):
+        result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), flag, value)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.stderr.strip() == f"error: {flag} must be one of {choices}, got '{value}'"
+
+
 def test_bench_trl_without_trl_names_the_throwaway_install_and_no_traceback():
     """TRL is not a dependency: in the project's own environment the side-by-side says how to get it."""
     result = run("-m", "nanorlhf.bench_trl")
