@@ -25,8 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, get_device, MetricLog, parse_args,
-                             require_choice, require_positive, save_json, set_seed)
+from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
+                             require_choice, require_positive, resolve_dtype, save_json, set_seed)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
 from nanorlhf.reward import RewardModel, pad_sequences
@@ -59,7 +59,7 @@ class Args:
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
     critic: str = arg("model", "model: a separate value model initialised from the RM; shared: a value head on the policy's trunk")
-    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
+    dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
     eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
@@ -108,18 +108,25 @@ def response_logprobs(model, sequence, attention_mask, query_len, temperature):
     return logprobs_from_logits(model.lm_head(hidden), sequence[:, query_len:], temperature)
 
 
+def critic_values(critic, hidden, sequence, attention_mask, query_len):
+    """The value of every response position -> (B, R).
+
+    critic is either a value head on the policy's own trunk (an nn.Linear reading the policy's
+    hidden states (B, R, C): one forward and backward serve both) or a separate value model
+    (a RewardModel, as in InstructGPT, which runs its own trunk over the sequence).
+    """
+    if isinstance(critic, nn.Linear):
+        return critic(hidden).squeeze(-1)
+    return critic.token_scores(sequence, attention_mask)[:, query_len - 1:-1]
+
+
 def policy_and_values(policy, critic, sequence, attention_mask, query_len, temperature):
     """The policy's log-probs and the critic's values of every response token -> 4 x (B, R) (+ logp_all).
 
-    critic is either a value head on the policy's own trunk (an nn.Linear: one forward and
-    backward serve both) or a separate value model (a RewardModel, as in InstructGPT).
     -> logprobs, entropy, logp_all (B, R, V), values
     """
     hidden = policy.hidden(sequence, attention_mask)[:, query_len - 1:-1]  # (B, R, C)
-    if isinstance(critic, nn.Linear):
-        values = critic(hidden).squeeze(-1)                                  # (B, R)
-    else:
-        values = critic.token_scores(sequence, attention_mask)[:, query_len - 1:-1]
+    values = critic_values(critic, hidden, sequence, attention_mask, query_len)
     logprobs, entropy, logp_all = logprobs_from_logits(policy.lm_head(hidden), sequence[:, query_len:], temperature)
     return logprobs, entropy, logp_all, values
 
@@ -277,6 +284,7 @@ if __name__ == "__main__":
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
+    args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device} | {args}")
     for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
         require_checkpoint(path)
@@ -299,7 +307,7 @@ if __name__ == "__main__":
     policy.eval()       # eval mode everywhere: dropout off (our models have none, by design)
     critic.eval()
     params = list(policy.parameters()) + list(critic.parameters())
-    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    optimizer = make_optimizer(params, args.lr, weight_decay=0.0)
 
     prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
@@ -326,7 +334,7 @@ if __name__ == "__main__":
                              f"resume it with the same --critic")
         critic.load_state_dict(meta["critic"] if "critic" in meta else meta["value_model"])   # older checkpoints
         params = list(policy.parameters()) + list(critic.parameters())
-        optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        optimizer = make_optimizer(params, args.lr, weight_decay=0.0)
         optimizer.load_state_dict(meta["optimizer"])
         log.rows, evals, start, beta = meta["log"], meta.get("evals", []), meta["iter"] + 1, meta["beta"]
         print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
@@ -339,19 +347,23 @@ if __name__ == "__main__":
         t0 = time.time()
         first = ((it - 1) * args.batch_size) % len(prompts)
         batch_prompts = [prompts[i] for i in prompt_order[first:first + args.batch_size].tolist()]
-        rollout = sample(policy, tokenizer, batch_prompts, args.max_new_tokens, args.temperature, generator)
+        with autocast(device, args.dtype):
+            rollout = sample(policy, tokenizer, batch_prompts, args.max_new_tokens, args.temperature, generator,
+                             keep_hidden=True)
         sequence, attention_mask = rollout.sequence, rollout.attention_mask   # (B, Tq + R)
         response_mask = rollout.response_mask.float()                          # (B, R)
         Tq = rollout.query.size(1)
 
         # ---- 2. scoring: log-probs, reference log-probs, values, reward-model scores -----
         t1 = time.time()
-        with torch.no_grad():
-            old_logprobs, _, logp_all, old_values = policy_and_values(policy, critic, sequence, attention_mask, Tq,
-                                                                      args.temperature)          # (B, R) each
+        with torch.no_grad(), autocast(device, args.dtype):
+            # the rollout kept the policy's hidden states: its log-probs need no second forward pass
+            old_logprobs, _, logp_all = logprobs_from_logits(policy.lm_head(rollout.hidden), rollout.response,
+                                                             args.temperature)                       # (B, R)
+            old_values = critic_values(critic, rollout.hidden, sequence, attention_mask, Tq).float()  # (B, R)
             ref_logprobs, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
             true_kl = exact_kl(logp_all, ref_logp_all) * response_mask    # logged beside k1, not used
-            scores = reward_model(sequence, attention_mask)                                # (B,)
+            scores = reward_model(sequence, attention_mask).float()                        # (B,)
             # a response that never emitted EOS was cut off: the reward model's score of it, less a fixed
             # penalty (the N+ "EOS trick" would replace the score with a constant instead; lesson 06)
             scores = scores - args.missing_eos_penalty * (~rollout.ended).float()
@@ -368,15 +380,17 @@ if __name__ == "__main__":
                 with autocast(device, args.dtype):
                     logprobs, entropy, _, values = policy_and_values(policy, critic, sequence[mb], attention_mask[mb],
                                                                      Tq, args.temperature)
+                    if args.bc_coef:   # behaviour cloning on the demonstrations: a second anchor to SFT
+                        x, targets = next(demo_batches)
+                        bc_loss = policy(x.to(device), targets.to(device))[1]
                 values = values.float()
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
                                                            mask, args.cliprange)
                 vf_loss, vf_clipfrac = value_loss(values, old_values[mb], returns[mb], mask,
                                                   args.cliprange_value)
                 loss = pg_loss + args.vf_coef * vf_loss
-                if args.bc_coef:   # behaviour cloning on the demonstrations: a second anchor to SFT
-                    x, targets = next(demo_batches)
-                    loss = loss + args.bc_coef * policy(x.to(device), targets.to(device))[1]
+                if args.bc_coef:
+                    loss = loss + args.bc_coef * bc_loss.float()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

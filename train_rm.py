@@ -22,7 +22,7 @@ import torch
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, save_json, set_lr, set_seed, spearman)
+                             require_choice, require_positive, resolve_dtype, save_json, set_lr, set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
@@ -48,7 +48,7 @@ class Args:
     epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
     lr: float = arg(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
-    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
+    dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     log_interval: int = arg(10, "print a line every N steps")
     eval_interval: int = arg(40, "held-out accuracy every N steps")
     corr_samples: int = arg(4, "fresh SFT answers per held-out eval prompt, for the rank correlation with gold")
@@ -130,6 +130,7 @@ if __name__ == "__main__":
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
+    args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device} | {args}")
     require_checkpoint(f"{args.out_dir}/sft.pt")
     sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device)
@@ -177,7 +178,7 @@ if __name__ == "__main__":
 
     # ---- 2. the reward model: the SFT network, unembedding replaced by a scalar head -----
     model = RewardModel.from_gpt(sft).to(device)
-    optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    optimizer = make_optimizer(model.parameters(), args.lr, args.weight_decay)
     steps_per_epoch = math.ceil(len(train) / args.batch_prompts)
     max_steps = steps_per_epoch * args.epochs
     log = MetricLog()

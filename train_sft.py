@@ -19,7 +19,7 @@ import torch
 
 from nanorlhf.checkpoint import save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, save_json, set_lr, set_seed)
+                             require_choice, require_positive, resolve_dtype, save_json, set_lr, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.evaluation import evaluate, print_report
@@ -43,7 +43,7 @@ class Args:
     lr: float = arg(3e-3, "peak learning rate (AdamW)")
     warmup_iters: int = arg(100, "linear warmup steps before the cosine decay")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
-    dtype: str = arg("fp32", "fp32, or bf16: autocast the forward pass (matmuls in bfloat16; python -m nanorlhf.bench compares)")
+    dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
     log_interval: int = arg(50, "print a line every N steps")
@@ -67,6 +67,7 @@ if __name__ == "__main__":
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
+    args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device} | {args}")
 
     # ---- data and tokenizer -------------------------------------------------------------
@@ -91,7 +92,7 @@ if __name__ == "__main__":
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
     model = GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
-    optimizer = make_optimizer(model, args.lr, args.weight_decay)
+    optimizer = make_optimizer(model.parameters(), args.lr, args.weight_decay)
     before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
                       max_new_tokens=args.max_new_tokens, seed=args.seed)
     print(f"untrained model: gold score {before.scores.mean():.3f} | eos rate {before.ended.mean():.2f}")

@@ -435,7 +435,7 @@ def eos_rate_after_training(drop_eos_targets, steps=100):
         examples.append((x, targets))
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=96, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=32))
-    optimizer = make_optimizer(model, lr=1e-2, weight_decay=0.0)
+    optimizer = make_optimizer(model.parameters(), lr=1e-2, weight_decay=0.0)
     batches = random_batches(examples, 32, tok.pad_id, torch.Generator().manual_seed(0))
     for _ in range(steps):
         x, targets = next(batches)

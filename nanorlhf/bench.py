@@ -13,8 +13,9 @@ vocabulary 2048):
    fraction of the matmul throughput (utilisation);
 3. generation (default model): tokens/s with the KV cache and with full recomputation;
 4. one PPO iteration (train_ppo.py's pieces) for 64 prompts x 48 response tokens, split
-   into rollout, scoring and update, with the update's FLOP/s against the matmul's; at
-   the TRL shape with both critics (a value head on the policy's trunk, a value model).
+   into rollout, scoring and update, with the update's FLOP/s against the matmul's: the
+   design before the speed work and train_ppo.py's default; at the TRL shape each lever in
+   turn (fused AdamW, the rollout's logits reused, bf16, a value head on the policy's trunk).
 
 FLOPs per trained token (Kaplan et al. 2020; nanoGPT's estimate_mfu):
     6 N + 12 L C T
@@ -74,7 +75,7 @@ def training_tokens_per_second(model, batch_size, T, repeats, dtype="fp32"):
     V = model.config.vocab_size
     x = torch.randint(0, V, (batch_size, T))
     targets = torch.randint(0, V, (batch_size, T))
-    optimizer = make_optimizer(model, lr=1e-4, weight_decay=0.1)
+    optimizer = make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.1)
     model.train()
 
     def step():
@@ -134,13 +135,17 @@ def main():
                   f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of fp32 matmul")
         if name == "default":
             generation(model, args)
-        # train_ppo.py's default today, then the levers one by one (README, speed section)
-        variants = [("model", "fp32", False), ("model", "bf16", True), ("shared", "fp32", False),
-                    ("shared", "fp32", True), ("shared", "bf16", True)]
-        for critic, dtype, fused in (variants if name == "trl" else variants[:1]):
+        # train_ppo.py's design before the speed work, then its levers one by one (README, speed section)
+        variants = [("model", "fp32", False, False),   # separate critic, fp32, plain AdamW, log-probs recomputed
+                    ("model", "fp32", True, True),     # + fused AdamW, log-probs from the rollout's hidden states
+                    ("model", "bf16", True, True),     # + bf16: train_ppo.py's default where bf16 is native
+                    ("shared", "fp32", True, True),    # a value head on the policy's trunk instead
+                    ("shared", "bf16", True, True)]
+        for critic, dtype, fused, reuse in (variants if name == "trl" else variants[::2][:2]):
             times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats,
-                                                        critic, dtype, fused)
-            label = f"critic {critic}, update {dtype}" + (", fused AdamW" if fused else "")
+                                                        critic, dtype, fused, reuse)
+            label = (f"critic {critic}, {dtype}" + (", fused AdamW" if fused else "") +
+                     (", rollout reused" if reuse else ""))
             print(f"ppo        {args.prompts} prompts x {args.new_tokens} tokens, {label}: "
                   f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
                   f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
@@ -164,16 +169,19 @@ def generation(model, args):
 
 
 def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="model", dtype="fp32", fused=False,
-                          ppo_epochs=4, minibatch_size=16):
+                          reuse=False, ppo_epochs=4, minibatch_size=16):
     """Median seconds of the three phases of one PPO iteration on random weights.
 
     Every response runs the full new_tokens (no EOS), the worst case. Uses the functions of
     train_ppo.py. critic "shared" is a value head on the policy's trunk (train_ppo.py --critic shared),
-    "model" a separate value model (InstructGPT's design, and TRL's). Returns the times and
-    the update's FLOP/s, counting forward + backward of every trained network.
+    "model" a separate value model (InstructGPT's design, and TRL's). dtype is the precision of all
+    three phases; reuse takes the old log-probs (and a value head's values) from the rollout's hidden
+    states, as train_ppo.py does. Returns the times and the update's FLOP/s, counting forward + backward of every
+    trained network.
     """
     from nanorlhf.reward import RewardModel
-    from train_ppo import compute_gae, kl_penalised_rewards, policy_and_values, policy_loss, response_logprobs, value_loss
+    from train_ppo import (compute_gae, critic_values, kl_penalised_rewards, logprobs_from_logits,
+                           policy_and_values, policy_loss, response_logprobs, value_loss)
     policy, ref, reward_model = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
     value = torch.nn.Linear(config.n_embd, 1) if critic == "shared" else RewardModel(config).eval()
     optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value.parameters()), lr=1e-5, fused=fused)
@@ -182,15 +190,22 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="model", 
     state = {}
 
     def rollout():
-        state["seq"] = policy.generate(query, new_tokens, temperature=1.0, attention_mask=query_mask)
+        with autocast("cpu", dtype):
+            state["seq"], state["hidden"] = policy.generate(query, new_tokens, temperature=1.0,
+                                                            attention_mask=query_mask, return_hidden=True)
         state["mask"] = torch.cat([query_mask, torch.ones(prompts, new_tokens, dtype=torch.long)], 1)
 
     def scoring():
-        with torch.no_grad():
+        with torch.no_grad(), autocast("cpu", dtype):
             seq, mask = state["seq"], state["mask"]
-            logprobs, _, _, values = policy_and_values(policy, value, seq, mask, Tq, 1.0)
+            if reuse:
+                logprobs, _, _ = logprobs_from_logits(policy.lm_head(state["hidden"]), seq[:, Tq:], 1.0)
+                values = critic_values(value, state["hidden"], seq, mask, Tq)
+            else:
+                logprobs, _, _, values = policy_and_values(policy, value, seq, mask, Tq, 1.0)
+            values = values.float()
             ref_logprobs, _, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
-            scores = reward_model(seq, mask)
+            scores = reward_model(seq, mask).float()
             response_mask = torch.ones_like(logprobs)
             rewards, _ = kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, 0.05)
             advantages, returns = compute_gae(rewards, values, response_mask, 1.0, 0.95)

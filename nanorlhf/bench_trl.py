@@ -13,7 +13,7 @@ of nanorlhf: install it in a throwaway virtual environment, never in the project
 The shape: four GPT-2 networks (policy, reference, reward model, value model) of about
 3.09M parameters each, randomly initialised; 64 prompts (16 to 32 random tokens,
 left-padded to 32, as in nanorlhf.bench) x 48 response tokens per iteration; 4 PPO epochs
-of 4 minibatches of 16; fp32 on the CPU; no evaluation, no saving. Nothing is downloaded:
+of 4 minibatches of 16; fp32 on the CPU (--dtype bf16: TRL's default); no evaluation, no saving. Nothing is downloaded:
 the tokenizer is a 2048-word WordLevel vocabulary built here.
 
 How it measures: a callback stamps time.perf_counter() at the end of every iteration
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nanorlhf.common import arg, parse_args
+from nanorlhf.common import arg, parse_args, require_choice
 
 PIP = ("python3 -m venv /tmp/trl-venv && /tmp/trl-venv/bin/pip install torch==2.13.0 && "
        "/tmp/trl-venv/bin/pip install trl==1.12.0")
@@ -51,6 +51,7 @@ class Args:
     n_embd: int = arg(192, "embedding width")
     vocab_size: int = arg(2048, "words in the tokenizer built here")
     threads: int = arg(0, "torch threads (0 = torch's default, all cores)")
+    dtype: str = arg("fp32", "fp32, or bf16 (TRL's own default: mixed precision through accelerate)")
     seed: int = arg(0, "seed for the weights and prompts")
 
 
@@ -93,6 +94,7 @@ def make_prompts(n, vocab_size, seed):
 
 def main():
     args = parse_args(Args)
+    require_choice(args, "dtype", ("fp32", "bf16"))
     try:
         from transformers import DataCollatorWithPadding, TrainerCallback
         from trl.experimental.ppo import PPOConfig, PPOTrainer
@@ -126,7 +128,7 @@ def main():
     with tempfile.TemporaryDirectory() as output_dir:
         config = PPOConfig(
             output_dir=output_dir, report_to="none", save_strategy="no", eval_strategy="no",
-            use_cpu=True, bf16=False, fp16=False,   # fp32 (TRL's default is bf16)
+            use_cpu=True, bf16=args.dtype == "bf16", fp16=False,   # TRL's default is bf16
             gradient_checkpointing=False,            # TRL defaults it on; nanorlhf does not checkpoint
             seed=args.seed, logging_steps=1, disable_tqdm=True,
             total_episodes=args.prompts * n_iters,
@@ -151,7 +153,7 @@ def main():
     seconds = [b - a for a, b in zip(StepTimes.stamps, StepTimes.stamps[1:])]
     timed = seconds[args.warmup:]
     print("iterations (s): " + " ".join(f"{s:.2f}" for s in seconds) + f" (first {args.warmup} untimed)")
-    print(f"trl ppo    {args.prompts} prompts x {args.response_length} tokens, {args.ppo_epochs} epochs x "
+    print(f"trl ppo    {args.prompts} prompts x {args.response_length} tokens, {args.dtype}, {args.ppo_epochs} epochs x "
           f"{args.minibatches} minibatches: {statistics.median(timed):.2f} s/iteration "
           f"(median of {len(timed)})")
 

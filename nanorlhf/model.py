@@ -242,15 +242,16 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=None,
-                 attention_mask=None, generator=None, return_logits=False):
+                 attention_mask=None, generator=None, return_hidden=False):
         """Continue each row of idx (B, T) -> (B, T + max_new_tokens).
 
         Prompts may be LEFT-padded (attention_mask (B, T) marks the real tokens). With
         eos_id, a row that has written eos_id writes pad_id from then on, and the loop
         stops once every row is done. temperature 0 is greedy (argmax); top_k keeps the
         k most likely tokens; `generator` (a torch.Generator) makes sampling reproducible.
-        With return_logits=True also returns the logits each step sampled from,
-        (B, steps, vocab_size) with steps <= max_new_tokens (fewer if all rows ended).
+        With return_hidden=True also returns the final hidden states each step's token was
+        sampled from, (B, steps, n_embd) with steps <= max_new_tokens (fewer if all rows
+        ended): lm_head of them gives those logits, a value head their values.
 
         The prompt is run once (prefill) to fill the KV cache; then one token per step.
         """
@@ -268,11 +269,12 @@ class GPT(nn.Module):
         dtype = self.lm_head.weight.dtype
         kv_cache = KVCache(self.config, B, T + max_new_tokens, idx.device, dtype)
         x = self.hidden(idx, attention_mask, kv_cache)    # prefill: (B, T, C)
-        logits = self.lm_head(x[:, -1, :])                 # (B, V) left padding: last column is real
+        h = x[:, -1, :]                                    # (B, C) left padding: last column is real
         done = torch.zeros(B, dtype=torch.bool, device=idx.device)
-        new_tokens, step_logits = [], []
+        new_tokens, step_hidden = [], []
         for step in range(max_new_tokens):
-            step_logits.append(logits)
+            step_hidden.append(h)
+            logits = self.lm_head(h)  # (B, V)
             next_token = sample_next(logits, temperature, top_k, generator)  # (B,)
             is_real = ~done  # the EOS itself is real; what comes after it is PAD
             if eos_id is not None:
@@ -281,15 +283,14 @@ class GPT(nn.Module):
             new_tokens.append(next_token)
             if done.all() or step == max_new_tokens - 1:
                 break
-            x = self.hidden(next_token[:, None], is_real[:, None].long(), kv_cache)  # (B, 1, C)
-            logits = self.lm_head(x[:, -1, :])  # (B, V)
+            h = self.hidden(next_token[:, None], is_real[:, None].long(), kv_cache)[:, -1, :]  # (B, C)
         out = torch.stack(new_tokens, dim=1)  # (B, steps)
         if out.size(1) < max_new_tokens:  # stopped early: every row has ended
             fill = torch.full((B, max_new_tokens - out.size(1)), pad_id, dtype=idx.dtype, device=idx.device)
             out = torch.cat([out, fill], dim=1)
         out = torch.cat([idx, out], dim=1)  # (B, T + max_new_tokens)
-        if return_logits:
-            return out, torch.stack(step_logits, dim=1)
+        if return_hidden:
+            return out, torch.stack(step_hidden, dim=1)
         return out
 
 

@@ -46,6 +46,7 @@ class Rollout:
     response: torch.Tensor        # (B, R) sampled ids, PAD after the first EOS
     response_mask: torch.Tensor   # (B, R) 1 on response tokens up to and including the first EOS
     ended: torch.Tensor           # (B,) bool, True if the response emitted EOS
+    hidden: torch.Tensor = None   # (B, R, C) the policy's hidden states each token was sampled from (keep_hidden)
 
     @property
     def sequence(self):           # (B, Tq + R) prompt and response side by side
@@ -57,13 +58,18 @@ class Rollout:
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=None):
-    """Sample one response per prompt with the KV cache -> Rollout (tensors on the model's device)."""
+def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=None, keep_hidden=False):
+    """Sample one response per prompt with the KV cache -> Rollout (tensors on the model's device).
+
+    keep_hidden=True keeps the final hidden states of every step in the Rollout: the policy's
+    log-probs of its own samples (and a value head's values) then cost no second forward pass."""
     device = next(model.parameters()).device
     query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
     query, query_mask = query.to(device), query_mask.to(device)
     out = model.generate(query, max_new_tokens, temperature=temperature, eos_id=tokenizer.eos_id,
-                         pad_id=tokenizer.pad_id, attention_mask=query_mask, generator=generator)
+                         pad_id=tokenizer.pad_id, attention_mask=query_mask, generator=generator,
+                         return_hidden=keep_hidden)
+    out, hidden = out if keep_hidden else (out, None)   # hidden (B, steps, C), steps >= R below
     response = out[:, query.size(1):]  # (B, R)
     is_eos = response == tokenizer.eos_id
     # a token is part of the response if no EOS came strictly before it
@@ -71,7 +77,8 @@ def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=Non
     response_mask = (~eos_before).long()
     # drop the columns that are PAD in every row (generate pads to max_new_tokens)
     R = int(response_mask.sum(dim=1).max())
-    return Rollout(query, query_mask, response[:, :R], response_mask[:, :R], is_eos.any(dim=1))
+    return Rollout(query, query_mask, response[:, :R], response_mask[:, :R], is_eos.any(dim=1),
+                   None if hidden is None else hidden[:, :R])
 
 
 def decode_response(tokenizer, ids):

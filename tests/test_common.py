@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import arg, cosine_lr, parse_args, spearman
+from nanorlhf.common import arg, cosine_lr, make_optimizer, native_bf16, parse_args, resolve_dtype, spearman
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.reward import RewardModel
 from nanorlhf.tokenizer import Tokenizer
@@ -85,3 +85,39 @@ def test_an_interrupted_save_leaves_the_last_good_checkpoint(tmp_path, monkeypat
         common.atomic_save({"step": 2}, path)
     monkeypatch.undo()
     assert torch.load(path) == {"step": 1}
+
+
+def test_auto_dtype_is_bf16_only_where_the_cpu_lists_native_bf16(tmp_path, monkeypatch):
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    without.write_text("flags\t\t: fpu sse avx2 avx512f\n")
+    assert native_bf16("cpu", with_bf16) and not native_bf16("cpu", without)
+    assert not native_bf16("cpu", tmp_path / "missing")   # not Linux: assume none
+    assert not native_bf16("mps")
+    monkeypatch.setattr("nanorlhf.common.native_bf16", lambda device: False)
+    assert resolve_dtype("auto", "cpu") == "fp32"
+    monkeypatch.setattr("nanorlhf.common.native_bf16", lambda device: True)
+    assert resolve_dtype("auto", "cpu") == "bf16" and resolve_dtype("fp32", "cpu") == "fp32"
+
+
+def test_fused_adamw_takes_the_same_steps_as_the_textbook_loop():
+    """make_optimizer's fused AdamW against AdamW's plain for-loop implementation, decay on matrices only."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=32, n_layer=1, n_head=2, n_embd=16))
+    twin = GPT(model.config)
+    twin.load_state_dict(model.state_dict())
+    fused = make_optimizer(model.parameters(), lr=1e-2, weight_decay=0.1)
+    assert all(group["fused"] for group in fused.param_groups)
+    decay = [p for p in twin.parameters() if p.dim() >= 2]
+    plain = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                               {"params": [p for p in twin.parameters() if p.dim() < 2], "weight_decay": 0.0}],
+                              lr=1e-2, betas=(0.9, 0.95), foreach=False)
+    x = torch.randint(0, 32, (4, 16))
+    for _ in range(3):
+        for net, opt in ((model, fused), (twin, plain)):
+            opt.zero_grad()
+            net(x, x)[1].backward()
+            opt.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(model.transformer.wte.weight, GPT(model.config).transformer.wte.weight)

@@ -69,14 +69,16 @@ def test_kv_cache_matches_full_recomputation():
     eos = max(range(TINY.vocab_size), key=lambda v: len(set(first_ends(free, v))))
     assert len(set(first_ends(free, eos))) >= 2
 
-    out, logits = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD,
-                                 attention_mask=mask, return_logits=True)
+    out, hidden = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD,
+                                 attention_mask=mask, return_hidden=True)
+    logits = model.lm_head(hidden)
     ref_out, ref_logits = generate_naive(model, idx, 12, eos, PAD, mask)
     assert torch.equal(out, ref_out)
     steps = logits.size(1)
     assert torch.allclose(logits, ref_logits[:, :steps], atol=1e-5)
     # without an EOS every step is produced, and still matches
-    out, logits = model.generate(idx, 12, temperature=0, attention_mask=mask, return_logits=True)
+    out, hidden = model.generate(idx, 12, temperature=0, attention_mask=mask, return_hidden=True)
+    logits = model.lm_head(hidden)
     ref_out, ref_logits = generate_naive(model, idx, 12, -1, PAD, mask)
     assert torch.equal(out, ref_out) and torch.allclose(logits, ref_logits, atol=1e-5)
 
@@ -159,9 +161,9 @@ def test_each_row_stops_at_its_own_eos():
             assert row[end + 1:] == [PAD] * (14 - end - 1)
     # once every row has ended the loop stops early, and the output still has full width
     eos = next(v for v in range(TINY.vocab_size) if None not in first_ends(free, v))
-    out, logits = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD,
-                                 attention_mask=mask, return_logits=True)
-    assert logits.size(1) == max(first_ends(free, eos)) + 1 < 14
+    out, hidden = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD,
+                                 attention_mask=mask, return_hidden=True)
+    assert hidden.size(1) == max(first_ends(free, eos)) + 1 < 14
     assert out.shape == (4, T + 14)
 
 

@@ -176,8 +176,9 @@ def test_response_logprobs_line_up_with_the_sampled_tokens_at_the_sampling_tempe
     model = GPT(GPTConfig(block_size=32, vocab_size=50, n_layer=1, n_head=2, n_embd=16)).eval()
     query, query_mask = left_pad([[1, 2, 3], [4, 5], [6, 7, 8, 9]], pad_id=0)
     g = torch.Generator().manual_seed(0)
-    out, step_logits = model.generate(query, 6, temperature=0.7, attention_mask=query_mask,
-                                      generator=g, return_logits=True)
+    out, step_hidden = model.generate(query, 6, temperature=0.7, attention_mask=query_mask,
+                                      generator=g, return_hidden=True)
+    step_logits = model.lm_head(step_hidden)
     sequence = out
     mask = torch.cat([query_mask, torch.ones(3, 6, dtype=torch.long)], dim=1)
     logprobs, _, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=0.7)
@@ -260,3 +261,35 @@ def test_a_value_head_on_the_policy_trunk_leaves_the_policy_log_probs_unchanged(
             logprobs, _, _, values = policy_and_values(policy, critic, sequence, mask, Tq, 1.0)
             torch.testing.assert_close(logprobs, expected, atol=1e-5, rtol=0)
             torch.testing.assert_close(values, values_expected)
+
+
+def test_the_rollouts_own_logits_give_the_log_probs_a_full_forward_gives():
+    """train_ppo.py takes the old log-probs and values from sample(keep_hidden=True), skipping a forward
+    pass: on every response token (EOS included, padding after it excluded) they equal a full forward's."""
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.sampling import sample
+    from train_ppo import critic_values, logprobs_from_logits, policy_and_values
+
+    class Tok:
+        eos_id, pad_id = 3, 0
+        def encode_prompt(self, prompt):
+            return [5 + ord(c) % 20 for c in prompt]
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=30, n_layer=2, n_head=2, n_embd=16)).eval()
+    with torch.no_grad():   # EOS likely enough that some rows end early: its head row is token 7's, times 20
+        model.lm_head.weight[3] = 20 * model.lm_head.weight[7]
+    rollout = sample(model, Tok(), ["abc", "hello", "x", "tiny chat"], 20, 0.8, torch.Generator().manual_seed(1),
+                     keep_hidden=True)
+    mask = rollout.response_mask.bool()
+    assert rollout.ended.any() and not mask.all()   # both kinds of row, and padding, are covered
+    assert rollout.hidden.shape[:2] == rollout.response.shape
+    head = torch.nn.Linear(16, 1)
+    with torch.no_grad():
+        reused, _, _ = logprobs_from_logits(model.lm_head(rollout.hidden), rollout.response, 0.8)
+        values = critic_values(head, rollout.hidden, rollout.sequence, rollout.attention_mask, rollout.query.size(1))
+        full, _, _, full_values = policy_and_values(model, head, rollout.sequence, rollout.attention_mask,
+                                                    rollout.query.size(1), 0.8)
+    torch.testing.assert_close(reused[mask], full[mask], atol=1e-5, rtol=0)
+    torch.testing.assert_close(values[mask], full_values[mask], atol=1e-5, rtol=0)
+    assert sample(model, Tok(), ["abc"], 5, 0.8).hidden is None

@@ -111,9 +111,9 @@ def test_a_count_flag_below_one_is_refused_with_one_line(tmp_path):
 
 
 def test_a_flag_outside_its_choices_is_refused_with_one_line_before_any_work(tmp_path):
-    for script, flag, value, choices in (("train_sft.py", "--dtype", "fp16", "fp32, bf16"),
-                                         ("train_rm.py", "--dtype", "fp16", "fp32, bf16"),
-                                         ("train_ppo.py", "--dtype", "fp16", "fp32, bf16"),
+    for script, flag, value, choices in (("train_sft.py", "--dtype", "fp16", "auto, fp32, bf16"),
+                                         ("train_rm.py", "--dtype", "fp16", "auto, fp32, bf16"),
+                                         ("train_ppo.py", "--dtype", "fp16", "auto, fp32, bf16"),
                                          ("train_ppo.py", "--critic", "head", "model, shared")):
         result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), flag, value)
         assert result.returncode != 0 and "Traceback" not in result.stderr
@@ -131,9 +131,10 @@ def test_bench_ppo_iteration_runs_every_variant_on_a_tiny_model():
     from nanorlhf.bench import ppo_iteration_seconds, training_tokens_per_second
     from nanorlhf.model import GPT, GPTConfig
     config = GPTConfig(block_size=64, vocab_size=64, n_layer=1, n_head=2, n_embd=16)
-    for critic, dtype, fused in [("model", "fp32", False), ("shared", "fp32", True), ("shared", "bf16", True)]:
+    for critic, dtype, fused, reuse in [("model", "fp32", False, False), ("model", "bf16", True, True),
+                                        ("shared", "fp32", True, True), ("shared", "bf16", True, True)]:
         times, flops = ppo_iteration_seconds(config, 8, 4, repeats=1, critic=critic, dtype=dtype, fused=fused,
-                                             ppo_epochs=1, minibatch_size=4)
+                                             reuse=reuse, ppo_epochs=1, minibatch_size=4)
         assert set(times) == {"rollout", "scoring", "update"} and flops > 0
     assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16") > 0
 
