@@ -19,10 +19,11 @@ import torch
 
 from nanorlhf.checkpoint import save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, resolve_dtype, save_json, set_lr, set_seed)
+                             require_choice, require_positive, resolve_dtype, save_json, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.evaluation import evaluate, print_report
+from nanorlhf.muon import make_muon_optimizers
 from nanorlhf.sft import encode_demonstration, mean_loss, random_batches
 from nanorlhf.tokenizer import Tokenizer
 
@@ -38,9 +39,16 @@ class Args:
     n_head: int = arg(4, "attention heads per block")
     n_embd: int = arg(128, "width of the residual stream")
     block_size: int = arg(128, "longest sequence (prompt + response) in tokens")
+    rotary: bool = arg(False, "rotary position embeddings instead of learned ones")
+    norm: str = arg("layernorm", "layernorm, or rmsnorm")
+    mlp: str = arg("gelu", "the MLP's activation: gelu, or relu2 (ReLU squared)")
+    qk_norm: bool = arg(False, "RMS-normalise queries and keys before attention")
+    tie_head: bool = arg(True, "the output head shares the token embedding's matrix (GPT-2)")
     batch_size: int = arg(64, "demonstrations per step")
     max_iters: int = arg(1000, "optimizer steps")
     lr: float = arg(3e-3, "peak learning rate (AdamW)")
+    optimizer: str = arg("adamw", "adamw, or muon: Muon for the blocks' matrices and AdamW for the rest")
+    matrix_lr: float = arg(0.02, "peak learning rate of Muon (with --optimizer muon)")
     warmup_iters: int = arg(100, "linear warmup steps before the cosine decay")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
@@ -65,6 +73,9 @@ if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
     require_positive(args, "eval_samples", "eval_prompts")
     require_choice(args, "dtype", DTYPES)
+    require_choice(args, "optimizer", ("adamw", "muon"))
+    require_choice(args, "norm", ("layernorm", "rmsnorm"))
+    require_choice(args, "mlp", ("gelu", "relu2"))
     set_seed(args.seed)
     device = get_device(args.device)
     args.dtype = resolve_dtype(args.dtype, device)
@@ -89,10 +100,15 @@ if __name__ == "__main__":
 
     # ---- model --------------------------------------------------------------------------
     config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
-                       n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+                       n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, rotary=args.rotary,
+                       norm=args.norm, mlp=args.mlp, qk_norm=args.qk_norm, tie_head=args.tie_head)
     model = GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
-    optimizer = make_optimizer(model.parameters(), args.lr, args.weight_decay)
+    if args.optimizer == "muon":   # [Muon, AdamW] (nanorlhf/muon.py)
+        optimizers = make_muon_optimizers(model, args.matrix_lr, args.lr, args.weight_decay)
+    else:
+        optimizers = [make_optimizer(model.parameters(), args.lr, args.weight_decay)]
+    peaks = [group["lr"] for opt in optimizers for group in opt.param_groups]   # each group's peak rate
     before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
                       max_new_tokens=args.max_new_tokens, seed=args.seed)
     print(f"untrained model: gold score {before.scores.mean():.3f} | eos rate {before.ended.mean():.2f}")
@@ -105,16 +121,19 @@ if __name__ == "__main__":
     t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
     for step in range(1, args.max_iters + 1):
         lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters)
-        set_lr(optimizer, lr)
+        for group, peak in zip([g for opt in optimizers for g in opt.param_groups], peaks):
+            group["lr"] = peak * lr / args.lr   # one schedule, each group at its own peak
         x, targets = next(batches)
         x, targets = x.to(device), targets.to(device)
         with autocast(device, args.dtype):
             _, loss = model(x, targets)
-        optimizer.zero_grad(set_to_none=True)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
+        for opt in optimizers:
+            opt.step()
         loss_sum, tokens_seen = loss_sum + loss.item(), tokens_seen + x.numel()
 
         if step % args.log_interval == 0 or step == args.max_iters:
@@ -141,10 +160,12 @@ if __name__ == "__main__":
     sft, sft_greedy = report.values()
     summary = dict(untrained_score=float(before.scores.mean()), sft_score=sft["gold"][0], sft_gold=sft["gold"],
                    sft_strict=sft["strict"], greedy_gold=sft_greedy["gold"], greedy_strict=sft_greedy["strict"],
-                   eos_rate=sft["eos"], by_kind=sft["by_kind"], val_loss=log.rows[-1]["val_loss"],
+                   eos_rate=sft["eos"], garbled=sft["garbled"], by_kind=sft["by_kind"], val_loss=log.rows[-1]["val_loss"],
                    train_time=log.rows[-1]["time"])
     if "heldout_gold" in sft:
         summary.update(heldout_phrasing_score=sft["heldout_gold"], trained_phrasing_score=sft["trained_gold"])
+    if "heldout_strict" in sft:
+        summary.update(heldout_phrasing_strict=sft["heldout_strict"], trained_phrasing_strict=sft["trained_strict"])
     print("\nsummary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)))
 
     # ---- save ---------------------------------------------------------------------------

@@ -16,6 +16,9 @@ What it measures (summarise):
               (every pair of answers compared, ties count one half)
     strict    share of answers to closed tasks (one right answer: arithmetic, facts,
               rewrites, sorting) that state the right answer and nothing wrong, by kind too
+    garbled   share of answers with a word, or a pair of adjacent words in one sentence, that no
+              demonstrator writes ("momunder is quiqueak"): answers that do not read as the
+              world's language, whatever their verdict
     eos       share of answers that ended with EOS (the rest were cut at max_new_tokens)
     length    mean answer length in tokens, EOS included
 """
@@ -47,6 +50,12 @@ class Evaluation:
     @property
     def correct(self):     # (P, N) bool, the answer is right (meaningful on closed prompts)
         return np.array([[v == "right" for v in row] for row in self.verdicts])
+
+
+def garbled(text):
+    """True if the answer has a word, or a pair of adjacent words in one sentence, that no
+    demonstrator writes (the judge's own reference, labeler.unfluency)."""
+    return any(share > 0 for share in labeler.unfluency(text))
 
 
 def evaluate(model, tokenizer, records, samples=4, temperature=1.0, max_new_tokens=48, seed=0, batch_size=64):
@@ -114,12 +123,14 @@ def with_ci(per_prompt):
 def summarise(ev, baseline=None):
     """The figures of one evaluation, each (mean, lo, hi) where it has an interval.
 
-    -> {"gold", "strict", "win" (if a baseline is given), "eos", "length", "by_kind": {kind: share},
-        "heldout_gold", "trained_gold" (gold on prompts with held-out / trained phrasings), "prompts", "samples"}
+    -> {"gold", "strict", "win" (if a baseline is given), "garbled", "eos", "length", "by_kind": {kind: share},
+        "heldout_gold", "trained_gold", "heldout_strict", "trained_strict" (gold and strict on prompts with
+        held-out / trained phrasings), "prompts", "samples"}
     """
     closed = ev.closed
     out = {"gold": with_ci(ev.scores.mean(axis=1)),
            "strict": with_ci(ev.correct[closed].mean(axis=1)) if closed.any() else None,
+           "garbled": float(np.mean([garbled(t) for row in ev.texts for t in row])),
            "eos": float(ev.ended.mean()), "length": float(ev.lengths.mean()),
            "prompts": len(ev.records), "samples": ev.scores.shape[1]}
     if baseline is not None:
@@ -132,6 +143,9 @@ def summarise(ev, baseline=None):
     if heldout.any() and (~heldout).any():
         out["heldout_gold"] = float(ev.scores[heldout].mean())
         out["trained_gold"] = float(ev.scores[~heldout].mean())
+    if (heldout & closed).any() and (~heldout & closed).any():
+        out["heldout_strict"] = float(ev.correct[heldout & closed].mean())
+        out["trained_strict"] = float(ev.correct[~heldout & closed].mean())
     return out
 
 
@@ -144,19 +158,19 @@ def fmt(figure, percent=False):
 
 
 def print_report(evaluations, baseline=None, baseline_name="SFT"):
-    """One line per policy (gold, win rate over the baseline, strict correctness, EOS, length),
+    """One line per policy (gold, win rate over the baseline, strict correctness, garbled, EOS, length),
     then strict correctness by kind. `evaluations`: {name: Evaluation}, the baseline first if
     it is among them. Returns {name: summary}."""
     summaries = {name: summarise(ev, baseline) for name, ev in evaluations.items()}
     first = next(iter(summaries.values()))
     print(f"held-out prompts: {first['prompts']}; intervals are 95% over prompts (bootstrap)")
     print(f"  {'policy':<22} {'answers':>7}  {'gold score':<22} {'win vs ' + baseline_name:<22} "
-          f"{'strict (closed)':<22} {'EOS':>6} {'length':>6}")
+          f"{'strict (closed)':<22} {'garbled':>7} {'EOS':>6} {'length':>6}")
     for name, s in summaries.items():
         win = fmt(s["win"], percent=True) if "win" in s else "-"
         strict = fmt(s["strict"], percent=True) if s["strict"] else "-"
         print(f"  {name:<22} {s['samples']:>7}  {fmt(s['gold']):<22} {win:<22} {strict:<22} "
-              f"{100 * s['eos']:5.1f}% {s['length']:6.1f}")
+              f"{100 * s['garbled']:6.1f}% {100 * s['eos']:5.1f}% {s['length']:6.1f}")
     print("strict correctness by kind:")
     for name, s in summaries.items():
         print(f"  {name:<22} " + " | ".join(f"{k} {100 * v:.0f}%" for k, v in s["by_kind"].items()))

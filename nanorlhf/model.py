@@ -17,6 +17,17 @@ PAD key; a PAD query attends to itself only, so nothing becomes NaN.
 
     mask      0 0 1 1 1        (two PAD, then three real tokens)
     position  0 0 0 1 2
+
+Options. GPTConfig has five switches for the choices modern small GPTs make (all five are
+in karpathy/nanochat's GPT). Each is off by default: the default network is exactly
+GPT-2's layout, parameter names and all, so that GPT-2's weights can be loaded into it
+(with bias=True, as nanoGPT's GPT.from_pretrained does):
+
+    rotary=True        rotate q and k by their positions (RoPE, Su et al. 2021); no wpe
+    norm="rmsnorm"     RMSNorm (Zhang & Sennrich 2019) in place of every LayerNorm
+    mlp="relu2"        ReLU squared in the MLP (So et al. 2021, "Primer") in place of GELU
+    qk_norm=True       every head's q and k scaled to unit RMS before attention
+    tie_head=False     lm_head gets its own matrix instead of sharing wte's
 """
 import math
 from dataclasses import dataclass
@@ -24,6 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("gelu", "relu2")
 
 
 @dataclass
@@ -35,6 +50,21 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False      # biases in Linears and LayerNorms (GPT-2 had them)
+    # the options (module docstring); the defaults are GPT-2's
+    rotary: bool = False       # rotary position embeddings on q and k instead of a learned wpe
+    norm: str = "layernorm"    # "layernorm" or "rmsnorm"
+    mlp: str = "gelu"          # the MLP's activation: "gelu" or "relu2" (ReLU squared)
+    qk_norm: bool = False      # scale each head's q and k to unit RMS before attention
+    tie_head: bool = True      # lm_head shares wte's matrix (False: a matrix of its own)
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ValueError(f"GPTConfig.norm must be one of {NORMS}, got {self.norm!r}")
+        if self.mlp not in MLPS:
+            raise ValueError(f"GPTConfig.mlp must be one of {MLPS}, got {self.mlp!r}")
+        if self.rotary and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"rotary turns pairs of dimensions: the head size "
+                             f"{self.n_embd // self.n_head} (n_embd / n_head) must be even")
 
 
 class LayerNorm(nn.Module):
@@ -48,6 +78,76 @@ class LayerNorm(nn.Module):
     def forward(self, x):
         # y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+def rms_norm(x, eps=1e-5):
+    """x / sqrt(mean(x^2) + eps) over the last dimension -> x's shape and dtype.
+
+    [3., 4.] -> [0.8485, 1.1314]     (mean(x^2) = 12.5; its square root 3.536 becomes 1)
+
+    Computed in fp32: in bf16 the mean of the squares would keep only 3 digits.
+    """
+    xf = x.float()
+    # y = x / sqrt(mean(x^2) + eps)
+    return (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019): LayerNorm without subtracting the mean, and no bias.
+
+    nanochat drops the gain as well. We keep `weight` (ones at init): it costs n_embd
+    numbers per norm and keeps the parameter names (ln_1.weight, ...) of the LayerNorm
+    it replaces, so checkpoints and optimizer groups look the same.
+    """
+
+    def __init__(self, ndim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+
+    def forward(self, x):
+        # y = x / sqrt(mean(x^2) + eps) * weight
+        return rms_norm(x) * self.weight
+
+
+def make_norm(config):
+    """The normalisation config.norm names, over n_embd: LayerNorm (GPT-2) or RMSNorm."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return LayerNorm(config.n_embd, bias=config.bias)
+
+
+def rotary_cos_sin(pos, head_size, base=10000.0):
+    """Position ids (B, T) or (T,) -> cos, sin of every rotation angle, (B, 1, T, hs/2) or (1, T, hs/2).
+
+    Pair i of a head turns by the angle pos * theta_i: the first pairs turn fast (one
+    radian per position), the last ones slowly, so together they tell near from far.
+    The 1 is the head dimension: every head turns its pairs by the same angles.
+    """
+    # theta_i = base^(-2i / hs),  i = 0 .. hs/2 - 1
+    i = torch.arange(head_size // 2, device=pos.device, dtype=torch.float32)
+    theta = base ** (-2 * i / head_size)       # (hs/2,)
+    angle = pos[..., None].float() * theta     # (B, T, hs/2) or (T, hs/2)
+    return angle.cos().unsqueeze(-3), angle.sin().unsqueeze(-3)
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate x (B, nh, T, hs) pair by pair -> (B, nh, T, hs); cos, sin from rotary_cos_sin.
+
+    Dimension i pairs with i + hs/2 (the halves layout, as in nanochat and GPT-NeoX), and
+    the pair (x1, x2) at angle a turns as a 2-D vector:
+
+        [y1]   [cos a  -sin a] [x1]
+        [y2] = [sin a   cos a] [x2]
+
+    A query at position m and a key at position n then score
+    (R_m q) . (R_n k) = q . (R_m^T R_n k) = q . (R_(n-m) k): only their distance n - m
+    matters (Su et al. 2021), and the attention stays the same under a shift of both.
+    """
+    x1, x2 = x.chunk(2, dim=-1)  # (B, nh, T, hs/2) each
+    # y1 = x1 cos a - x2 sin a,  y2 = x1 sin a + x2 cos a
+    y1 = x1 * cos - x2 * sin
+    y2 = x1 * sin + x2 * cos
+    return torch.cat([y1, y2], dim=-1).to(x.dtype)  # (B, nh, T, hs); cos, sin are fp32
 
 
 class KVCache:
@@ -108,13 +208,22 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.n_embd = config.n_embd
         self.dropout = config.dropout
+        self.qk_norm = config.qk_norm
 
-    def forward(self, x, attn_mask=None, kv_cache=None, layer=None):
+    def forward(self, x, attn_mask=None, kv_cache=None, layer=None, cos_sin=None):
+        """x (B, T, C) -> (B, T, C). cos_sin: the rotary angles of these T tokens (rotary only)."""
         B, T, C = x.size()  # batch, sequence length, n_embd
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if cos_sin is not None:  # rotary: q and k turned by their positions' angles
+            q, k = apply_rotary(q, *cos_sin), apply_rotary(k, *cos_sin)
+        if self.qk_norm:
+            # q, k <- q / rms(q), k / rms(k) per head: every score q.k / sqrt(hs) then lies in
+            # [-sqrt(hs), sqrt(hs)], so no logit can blow up (nanochat; Dehghani et al. 2023).
+            # After rotary as in nanochat, though a rotation keeps the RMS: either order is the same
+            q, k = rms_norm(q), rms_norm(k)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, nh, Tk, hs): cached keys + these T
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
@@ -136,30 +245,36 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
 
 
+def relu2(x):
+    """ReLU squared (So et al. 2021, "Primer"): [-1., 0.5, 2.] -> [0., 0.25, 4.]"""
+    # y = max(0, x)^2
+    return F.relu(x).square()
+
+
 class MLP(nn.Module):
 
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.activation = relu2 if config.mlp == "relu2" else F.gelu
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.activation(self.c_fc(x))))
 
 
 class Block(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
 
-    def forward(self, x, attn_mask=None, kv_cache=None, layer=None):
-        x = x + self.attn(self.ln_1(x), attn_mask, kv_cache, layer)
+    def forward(self, x, attn_mask=None, kv_cache=None, layer=None, cos_sin=None):
+        x = x + self.attn(self.ln_1(x), attn_mask, kv_cache, layer, cos_sin)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -169,22 +284,27 @@ class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias),
-        ))
+        modules = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if not config.rotary:  # learned positions (GPT-2); rotary turns q and k instead
+            modules["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        modules.update(drop=nn.Dropout(config.dropout),
+                       h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                       ln_f=make_norm(config))
+        self.transformer = nn.ModuleDict(modules)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying (Press & Wolf 2017): one matrix embeds tokens and scores them
-        self.transformer.wte.weight = self.lm_head.weight
+        if config.tie_head:
+            # weight tying (Press & Wolf 2017): one matrix embeds tokens and scores them
+            self.transformer.wte.weight = self.lm_head.weight
         # GPT-2 init: N(0, 0.02); each residual projection scaled by 1/sqrt(2 n_layer) so
         # the residual stream's variance does not grow with depth (2 additions per Block)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if not config.tie_head:
+            # an untied head starts near zero, N(0, 0.001) as in nanochat (whose first version
+            # used zeros): every logit starts near 0, so the first predictions are uniform
+            torch.nn.init.normal_(self.lm_head.weight, mean=0.0, std=0.001)
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
@@ -195,10 +315,18 @@ class GPT(nn.Module):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self, non_embedding=False):
-        """Number of parameters (the tied wte/lm_head counted once); non_embedding drops wpe."""
+        """Number of parameters (a tied wte/lm_head counted once).
+
+        non_embedding=True counts only the weights used in matmuls (what a FLOP estimate
+        needs): it drops the lookup tables, wpe and, when lm_head is untied, wte. (Tied,
+        wte is also the output layer, so it stays.)
+        """
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
-            n -= self.transformer.wpe.weight.numel()
+            if "wpe" in self.transformer:
+                n -= self.transformer.wpe.weight.numel()
+            if not self.config.tie_head:
+                n -= self.transformer.wte.weight.numel()
         return n
 
     def hidden(self, idx, attention_mask=None, kv_cache=None):
@@ -219,10 +347,15 @@ class GPT(nn.Module):
             key_mask = real if kv_cache is None else kv_cache.add_tokens(real)  # (B, Tk)
             attn_mask = attention_mask_4d(key_mask, T)  # (B, 1, T, Tk)
         assert pos.max() < self.config.block_size, f"position {pos.max()} >= block_size {self.config.block_size}"
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        cos_sin = None
+        if self.config.rotary:  # positions enter every attention layer, as rotations of q and k
+            cos_sin = rotary_cos_sin(pos, self.config.n_embd // self.config.n_head)
+        else:  # GPT-2: a learned vector per position, added to the token's
+            x = x + self.transformer.wpe(pos)  # (B, T, C)
         x = self.transformer.drop(x)
         for layer, block in enumerate(self.transformer.h):
-            x = block(x, attn_mask, kv_cache, layer)
+            x = block(x, attn_mask, kv_cache, layer, cos_sin)
         if kv_cache is not None:
             kv_cache.length += T
         return self.transformer.ln_f(x)  # (B, T, C)

@@ -80,3 +80,24 @@ def test_evaluate_on_the_smoke_model(smoke_dir):
     greedy = evaluate(model, tokenizer, records, samples=3, temperature=0, max_new_tokens=12)
     assert greedy.scores.shape == (3, 1)                     # greedy decoding has one answer per prompt
     assert ev.closed.tolist() == [True, True, False]
+
+
+def test_garbled_flags_a_word_or_a_pair_no_demonstrator_wrote():
+    from nanorlhf.evaluation import garbled
+    assert not garbled("A horse says neigh.") and not garbled("7 plus 5 is 12. Happy to help!")
+    assert garbled("A horse says quiqueak.")        # a word no demonstrator writes
+    assert garbled("A neigh says horse.")           # known words, a pair no demonstrator writes
+    assert not garbled("I don't know.")             # an honest non-answer is plain language
+
+
+def test_the_demonstrators_own_answers_to_held_out_prompts_rarely_read_as_garbled():
+    """The measure's floor: what the demonstrators themselves write to the held-out prompts;
+    and the garble of an undertrained model (quoted in lesson 03's issue) is caught."""
+    import random
+    from nanorlhf.data import DEMONSTRATORS, demonstrate, load_jsonl, task_for_prompt
+    from nanorlhf.evaluation import garbled
+    rng = random.Random(0)
+    answers = [demonstrate(task_for_prompt(r["prompt"]), who, rng)
+               for r in load_jsonl("data/eval_prompts.jsonl") for who in DEMONSTRATORS]
+    assert sum(map(garbled, answers)) / len(answers) < 0.01
+    assert garbled("momunder is quiqueak") and garbled("ait sip me theTry these: sip some water out of sh a litteth")

@@ -150,3 +150,18 @@ def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_
     assert set(meta["critic"]) == {"weight", "bias"}           # a head on the trunk, not a second network
     again = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "true", "--iters", "3")
     assert again.returncode != 0 and "--critic shared" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_the_pipeline_runs_with_muon_and_every_model_option(tmp_path):
+    """train_sft.py --optimizer muon with nanochat's model choices; the reward model and PPO inherit
+    the choices from sft.pt's config."""
+    options = dict(rotary=True, norm="rmsnorm", mlp="relu2", qk_norm=True, tie_head=False)
+    flags = [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v).lower())]
+    for script, extra in (("train_sft.py", ["--optimizer", "muon", *flags]), ("train_rm.py", []),
+                          ("train_ppo.py", ["--iters", "2", "--eval-interval", "2"])):
+        result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+    for stage in ("sft", "rm", "ppo"):
+        model, _, _ = load_checkpoint(f"{tmp_path}/{stage}.pt")
+        assert all(getattr(model.config, k) == v for k, v in options.items())
+        assert "transformer.wpe.weight" not in model.state_dict()
