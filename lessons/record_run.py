@@ -10,8 +10,16 @@ are in lessons/plot_overopt.py): ppo_beta0, ppo_beta0_bc0 and ppo_beta01_bc0.
 
 After your own run, record it and run `python -m pytest tests/test_lesson_figures.py`: every
 figure the README and lessons 03, 05, 06 and 07 quote that your run does not reproduce is listed.
+
+Lesson 03's table of SFT levers is recorded the same way, from one folder per run, each
+holding sft_summary.json, sft.pt and the printed output saved as `log`:
+
+    python train_sft.py --optimizer muon --max-iters 2000 --out-dir out/levers/muon2000 > out/levers/muon2000/log
+    python lessons/record_run.py levers out/levers     # -> lessons/recorded_levers.json
 """
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -54,5 +62,52 @@ def main(out_dir="out"):
     print(f"wrote lessons/recorded_run.json from {out_dir}: " + ", ".join(run))
 
 
+LEVER_ARGS = ("optimizer", "max_iters", "batch_size", "lr", "matrix_lr", "rotary", "norm", "mlp", "qk_norm", "tie_head")
+KINDS = ("arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
+         "sort_words")
+
+
+def quiet_seconds(log_text):
+    """Training time as if nothing else ran: the median seconds per step, times the steps.
+    log_text: train_sft.py's printed output ('step 50 | ... |   7.7s' lines)."""
+    rows = [(int(m[1]), float(m[2])) for m in re.finditer(r"^step\s+(\d+) \|.*\|\s+([\d.]+)s$", log_text, re.M)]
+    per_step = statistics.median((t2 - t1) / (s2 - s1) for (s1, t1), (s2, t2) in zip(rows, rows[1:]))
+    return per_step * rows[-1][0]
+
+
+def levers(runs_dir):
+    """Every run folder under runs_dir -> lessons/recorded_levers.json: its arguments, summary, quiet time."""
+    import torch
+    runs = {}
+    for folder in sorted(Path(runs_dir).iterdir()):
+        if not (folder / "sft_summary.json").exists():
+            continue
+        args = torch.load(folder / "sft.pt", map_location="cpu", weights_only=False)["meta"]["args"]
+        summary = json.loads((folder / "sft_summary.json").read_text())
+        runs[folder.name] = {"args": {k: args.get(k) for k in LEVER_ARGS}, "quiet_seconds": quiet_seconds(
+            (folder / "log").read_text()), **{k: summary[k] for k in ("val_loss", "sft_strict", "sft_gold", "eos_rate",
+                                                                        "garbled", "by_kind", "heldout_phrasing_strict",
+                                                                        "trained_phrasing_strict", "train_time")}}
+    text = "{\n" + ",\n".join(f' "{k}": {json.dumps(v)}' for k, v in runs.items()) + "\n}\n"
+    (ROOT / "lessons" / "recorded_levers.json").write_text(text)
+    print(f"wrote lessons/recorded_levers.json from {runs_dir}: " + ", ".join(runs))
+
+
+def lever_row(name, run):
+    """One row of lesson 03's lever table, as the lesson writes it."""
+    pct = lambda x: f"{100 * x:.0f}"
+    s, g, k = run["sft_strict"], run["sft_gold"], run["by_kind"]
+    worst = min(KINDS, key=lambda kind: k[kind])
+    return (f"| {name} | {run['args']['max_iters']} | {run['quiet_seconds']:.0f} s ({run['train_time']:.0f}) | "
+            f"{run['val_loss']:.3f} | {100 * s[0]:.1f}% [{100 * s[1]:.1f}, {100 * s[2]:.1f}] | "
+            f"{worst.replace('_', ' ')} {pct(k[worst])}% | "
+            f"{' / '.join(pct(k[x]) for x in ('reverse', 'sort_up', 'sort_down', 'sort_words'))}% | "
+            f"{100 * run['garbled']:.1f}% | {g[0]:+.2f} [{g[1]:+.2f}, {g[2]:+.2f}] | {100 * run['eos_rate']:.1f}% | "
+            f"{pct(run['heldout_phrasing_strict'])} / {pct(run['trained_phrasing_strict'])}% |")
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["levers"]:
+        levers(*sys.argv[2:3])
+    else:
+        main(*sys.argv[1:])

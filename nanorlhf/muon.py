@@ -21,7 +21,6 @@ from nanorlhf.model import Block
 
 def zeropower_via_newtonschulz5(G, steps=5, dtype=torch.float32):
     """G (m, n) -> roughly U V^T, where G = U S V^T: the same singular vectors, singular values ~1.
-    A stack of matrices (k, m, n) is done all at once, each matrix on its own.
 
     Why. A gradient matrix is usually dominated by a few directions (a few large singular
     values); a plain step moves the weights mostly along those and barely along the rest.
@@ -41,21 +40,21 @@ def zeropower_via_newtonschulz5(G, steps=5, dtype=torch.float32):
 
     nanochat runs this in bf16 on a GPU; on a CPU float32 (the default `dtype`) is the fast one.
     """
-    assert G.dim() in (2, 3), f"Newton-Schulz needs a matrix or a stack of them, got shape {tuple(G.shape)}"
+    assert G.dim() == 2, f"Newton-Schulz needs a matrix, got shape {tuple(G.shape)}"
     a, b, c = (3.4445, -4.7750, 2.0315)
     X = G.to(dtype)
-    tall = G.size(-2) > G.size(-1)
+    tall = G.size(0) > G.size(1)
     if tall:  # work with the wide orientation, so the Gram matrix X X^T is the small one
-        X = X.mT  # (n, m), n < m
+        X = X.T  # (n, m), n < m
     # X = G / (||G||_F + eps): every singular value now in [0, 1]
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    X = X / (X.norm() + 1e-7)
     for _ in range(steps):
-        A = X @ X.mT               # (k, k) Gram matrix, k = min(m, n)
+        A = X @ X.T                # (k, k) Gram matrix, k = min(m, n)
         B = b * A + c * A @ A      # (k, k)
         # X <- a X + b A X + c A^2 X
         X = a * X + B @ X
     if tall:
-        X = X.mT  # back to (m, n)
+        X = X.T  # back to (m, n)
     return X.to(G.dtype)
 
 
@@ -86,32 +85,28 @@ class Muon(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
-            params = [p for p in group["params"] if p.grad is not None]
-            # matrices of one shape go through Newton-Schulz together, as one stack: a handful
-            # of batched matmuls per step instead of 15 per matrix (faster on a CPU)
-            for shape in dict.fromkeys(p.shape for p in params):
-                same = [p for p in params if p.shape == shape]
-                updates = []
-                for p in same:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(p)
-                    buf = state["momentum_buffer"]
-                    # buf = momentum * buf + g
-                    buf.mul_(momentum).add_(p.grad)
-                    # nesterov: look one momentum step ahead, g + momentum * buf
-                    updates.append(p.grad.add(buf, alpha=momentum) if group["nesterov"] else buf)
-                orthogonal = zeropower_via_newtonschulz5(torch.stack(updates), steps=group["ns_steps"])
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                # buf = momentum * buf + g
+                buf.mul_(momentum).add_(g)
+                # nesterov: look one momentum step ahead, g + momentum * buf
+                update = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+                update = zeropower_via_newtonschulz5(update, steps=group["ns_steps"])
                 # nn.Linear stores W as (rows, cols) = (fan_out, fan_in). A tall orthogonal O
                 # (c_fc, c_attn) keeps ||x|| but spreads it over more outputs: output RMS =
                 # sqrt(cols / rows) * input RMS. sqrt(rows / cols) undoes that; a wide O already
                 # keeps the RMS of a typical input, so it is left alone (modded-nanogpt's rule).
-                scale = max(1.0, shape[0] / shape[1]) ** 0.5
-                for p, O in zip(same, orthogonal):
-                    # decoupled weight decay (as in AdamW): W *= 1 - lr * wd
-                    p.mul_(1 - lr * wd)
-                    # W -= lr * scale * O
-                    p.add_(O, alpha=-lr * scale)
+                scale = max(1.0, p.size(0) / p.size(1)) ** 0.5
+                # decoupled weight decay (as in AdamW): W *= 1 - lr * wd
+                p.mul_(1 - lr * wd)
+                # W -= lr * scale * O
+                p.add_(update, alpha=-lr * scale)
         return loss
 
 

@@ -245,3 +245,23 @@ def test_lesson_06_quotes_the_default_runs_clipping_and_kl_estimates():
     assert f"and {100 * means['clipfrac']:.1f}% were clipped" in text
     assert f"average {means['kl']:.3f} and {means['exact_kl']:.3f} nats per response" in text
     assert f"they read {RUN['ppo']['eval_log'][-1]['eval_kl']:.2f} and {RUN['ppo']['kl']:.2f} nats" in text
+
+
+# lesson 03's table of SFT levers: one recorded run per row (lessons/recorded_levers.json)
+LEVER_NAMES = {"a_adamw1000": "AdamW (today's default)", "b_muon1000": "Muon", "c_muon2000": "Muon",
+               "d_muon2400": "Muon", "e_muon2000_mlr04": "Muon, matrix lr 0.04", "f_rotary": "Muon + rotary",
+               "g_all_options": "Muon + all five options", "h_rotary_relu2": "Muon + rotary + relu2",
+               "i_rotary_b32": "Muon + rotary, batch 32", "j_rotary_lr1e2": "Muon + rotary, AdamW lr 1e-2"}
+
+
+def test_lesson_03_lever_table_matches_the_recorded_runs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("record_run", ROOT / "lessons" / "record_run.py")
+    record_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_run)
+    levers = json.loads((ROOT / "lessons" / "recorded_levers.json").read_text())
+    text = (ROOT / "lessons" / "03_sft.md").read_text()
+    assert set(levers) <= set(LEVER_NAMES), "a recorded lever run has no name in the lesson's table"
+    for key, run in levers.items():
+        row = record_run.lever_row(LEVER_NAMES[key], run)
+        assert row in text, f"lesson 03 should have the row {row!r} (lessons/recorded_levers.json)"
