@@ -252,7 +252,8 @@ LEVER_NAMES = {"a_adamw1000": "AdamW (today's default)", "b_muon1000": "Muon", "
                "d_muon2400": "Muon", "e_muon2000_mlr04": "Muon, matrix lr 0.04", "f_rotary": "Muon + rotary",
                "g_all_options": "Muon + all five options", "h_rotary_relu2": "Muon + rotary + relu2",
                "i_rotary_b32": "Muon + rotary, batch 32", "j_rotary_lr1e2": "Muon + rotary, AdamW lr 1e-2",
-               "k_rotary_lr3e2": "Muon + rotary, AdamW lr 3e-2"}
+               "k_rotary_lr3e2": "Muon + rotary, AdamW lr 3e-2", "l_rotary_lr1e2_seed1": "the same as lr 1e-2, seed 1",
+               "l_rotary_lr1e2_seed2": "the same as lr 1e-2, seed 2"}
 
 
 def test_lesson_03_lever_table_matches_the_recorded_runs():
