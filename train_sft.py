@@ -49,6 +49,7 @@ class Args:
     lr: float = arg(3e-3, "peak learning rate (AdamW)")
     optimizer: str = arg("adamw", "adamw, or muon: Muon for the blocks' matrices and AdamW for the rest")
     matrix_lr: float = arg(0.02, "peak learning rate of Muon (with --optimizer muon)")
+    muon_bf16: bool = arg(False, "Muon's Newton-Schulz iteration in bf16 (faster where bf16 is native)")
     warmup_iters: int = arg(100, "linear warmup steps before the cosine decay")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
@@ -105,7 +106,8 @@ if __name__ == "__main__":
     model = GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
     if args.optimizer == "muon":   # [Muon, AdamW] (nanorlhf/muon.py)
-        optimizers = make_muon_optimizers(model, args.matrix_lr, args.lr, args.weight_decay)
+        optimizers = make_muon_optimizers(model, args.matrix_lr, args.lr, args.weight_decay,
+                                          ns_dtype=torch.bfloat16 if args.muon_bf16 else torch.float32)
     else:
         optimizers = [make_optimizer(model.parameters(), args.lr, args.weight_decay)]
     peaks = [group["lr"] for opt in optimizers for group in opt.param_groups]   # each group's peak rate

@@ -62,7 +62,8 @@ def main(out_dir="out"):
     print(f"wrote lessons/recorded_run.json from {out_dir}: " + ", ".join(run))
 
 
-LEVER_ARGS = ("optimizer", "max_iters", "batch_size", "lr", "matrix_lr", "rotary", "norm", "mlp", "qk_norm", "tie_head")
+LEVER_ARGS = ("optimizer", "max_iters", "batch_size", "lr", "matrix_lr", "muon_bf16", "rotary", "norm", "mlp", "qk_norm",
+              "tie_head", "seed")
 KINDS = ("arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
          "sort_words")
 

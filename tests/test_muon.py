@@ -203,3 +203,19 @@ def test_a_few_steps_lower_the_loss(make_model, loss_fn, adam_lr):
     # AdamW trains the embeddings; with adam_lr = 0 they must not move
     assert torch.equal(wte_before, wte.detach()) == (adam_lr == 0.0)
 
+
+
+def test_newton_schulz_in_bf16_is_close_to_fp32_but_not_the_same():
+    """Muon(ns_dtype=torch.bfloat16), what train_sft.py uses under bf16: the same direction, rounded."""
+    g = torch.Generator().manual_seed(5)
+    for shape in [(48, 16), (16, 64)]:
+        G = torch.randn(*shape, generator=g)
+        fp32, bf16 = zeropower_via_newtonschulz5(G), zeropower_via_newtonschulz5(G, dtype=torch.bfloat16)
+        assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16)
+        assert cosine(fp32, bf16) > 0.99
+    p = torch.nn.Parameter(torch.randn(16, 8, generator=g))
+    p.grad = torch.randn(16, 8, generator=g)
+    before = p.detach().clone()
+    Muon([p], lr=0.1, ns_dtype=torch.bfloat16).step()
+    expected = before - 0.1 * 2 ** 0.5 * zeropower_via_newtonschulz5(p.grad * 1.95, dtype=torch.bfloat16)
+    torch.testing.assert_close(p.detach(), expected)
