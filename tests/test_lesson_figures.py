@@ -253,7 +253,9 @@ LEVER_NAMES = {"a_adamw1000": "AdamW (today's default)", "b_muon1000": "Muon", "
                "g_all_options": "Muon + all five options", "h_rotary_relu2": "Muon + rotary + relu2",
                "i_rotary_b32": "Muon + rotary, batch 32", "j_rotary_lr1e2": "Muon + rotary, AdamW lr 1e-2",
                "k_rotary_lr3e2": "Muon + rotary, AdamW lr 3e-2", "l_rotary_lr1e2_seed1": "the same as lr 1e-2, seed 1",
-               "l_rotary_lr1e2_seed2": "the same as lr 1e-2, seed 2"}
+               "l_rotary_lr1e2_seed2": "the same as lr 1e-2, seed 2", "m_rotary_seed1": "Muon + rotary, seed 1",
+               "m_rotary_seed2": "Muon + rotary, seed 2",
+               "n_rotary_lr1e2_nsbf16": "the same as lr 1e-2, Newton-Schulz in bf16"}
 
 
 def test_lesson_03_lever_table_matches_the_recorded_runs():
