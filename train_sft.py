@@ -21,7 +21,7 @@ from nanorlhf.checkpoint import save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
                              require_choice, require_positive, resolve_dtype, save_json, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
-from nanorlhf.model import GPT, GPTConfig
+from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
 from nanorlhf.muon import make_muon_optimizers
 from nanorlhf.sft import encode_demonstration, mean_loss, random_batches
@@ -75,8 +75,8 @@ if __name__ == "__main__":
     require_positive(args, "eval_samples", "eval_prompts")
     require_choice(args, "dtype", DTYPES)
     require_choice(args, "optimizer", ("adamw", "muon"))
-    require_choice(args, "norm", ("layernorm", "rmsnorm"))
-    require_choice(args, "mlp", ("gelu", "relu2"))
+    require_choice(args, "norm", NORMS)
+    require_choice(args, "mlp", MLPS)
     set_seed(args.seed)
     device = get_device(args.device)
     args.dtype = resolve_dtype(args.dtype, device)
@@ -100,6 +100,9 @@ if __name__ == "__main__":
           f"{len(train)} demonstrations, {n_tokens} tokens, {n_tokens / len(train):.1f} per demonstration")
 
     # ---- model --------------------------------------------------------------------------
+    if args.n_embd % args.n_head or (args.rotary and (args.n_embd // args.n_head) % 2):
+        raise SystemExit(f"error: --n-embd {args.n_embd} must split into --n-head {args.n_head} heads"
+                         + (" of even size (rotary turns pairs of dimensions)" if args.rotary else ""))
     config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, rotary=args.rotary,
                        norm=args.norm, mlp=args.mlp, qk_norm=args.qk_norm, tie_head=args.tie_head)

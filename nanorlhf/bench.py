@@ -141,7 +141,7 @@ def main():
                     ("model", "bf16", True, True),     # + bf16: train_ppo.py's default where bf16 is native
                     ("shared", "fp32", True, True),    # a value head on the policy's trunk instead
                     ("shared", "bf16", True, True)]
-        for critic, dtype, fused, reuse in (variants if name == "trl" else variants[::2][:2]):
+        for critic, dtype, fused, reuse in (variants if name == "trl" else [variants[0], variants[2]]):
             times, update_flops = ppo_iteration_seconds(config, args.prompts, args.new_tokens, args.repeats,
                                                         critic, dtype, fused, reuse)
             label = (f"critic {critic}, {dtype}" + (", fused AdamW" if fused else "") +

@@ -9,13 +9,12 @@ inside the transformer blocks and AdamW trains everything else.
     for opt in optimizers: opt.step(); opt.zero_grad(set_to_none=True)
 
 A training loop calls step and zero_grad on every optimizer in the list, and schedules the
-learning rate of both. Their base rates differ (0.02 for Muon, ~1e-3 for AdamW), so each
-param group keeps its own in group["initial_lr"] and a schedule scales that by a ratio:
-`set_lr_ratio(optimizers, cosine_lr(step, 1.0, warmup, total))`. (torch's own LRSchedulers
-read the same key, so torch.optim.lr_scheduler.LambdaLR also works on each optimizer.)
+learning rate of both: their peaks differ (0.02 for Muon, ~1e-3 for AdamW), so one schedule
+scales each param group's own peak (train_sft.py).
 """
 import torch
 
+from nanorlhf.common import make_optimizer
 from nanorlhf.model import Block
 
 
@@ -130,19 +129,4 @@ def make_muon_optimizers(model, matrix_lr, adam_lr, weight_decay, betas=(0.9, 0.
     matrices = [p for p in params if p.dim() == 2 and id(p) in in_block]
     others = [p for p in params if not (p.dim() == 2 and id(p) in in_block)]
     muon = Muon(matrices, lr=matrix_lr, weight_decay=weight_decay, ns_dtype=ns_dtype)
-    groups = [{"params": [p for p in others if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in others if p.dim() < 2], "weight_decay": 0.0}]
-    fused = all(p.device.type in ("cpu", "cuda", "mps") for p in others)
-    adamw = torch.optim.AdamW(groups, lr=adam_lr, betas=betas, fused=fused)
-    optimizers = [muon, adamw]
-    for opt in optimizers:
-        for group in opt.param_groups:
-            group["initial_lr"] = group["lr"]  # the base rate a schedule scales
-    return optimizers
-
-
-def set_lr_ratio(optimizers, ratio):
-    """Every param group's lr = its initial_lr * ratio: one schedule for optimizers with different base rates."""
-    for opt in optimizers:
-        for group in opt.param_groups:
-            group["lr"] = group["initial_lr"] * ratio
+    return [muon, make_optimizer(others, adam_lr, weight_decay, betas)]

@@ -165,3 +165,10 @@ def test_the_pipeline_runs_with_muon_and_every_model_option(tmp_path):
         model, _, _ = load_checkpoint(f"{tmp_path}/{stage}.pt")
         assert all(getattr(model.config, k) == v for k, v in options.items())
         assert "transformer.wpe.weight" not in model.state_dict()
+
+
+def test_a_model_shape_that_does_not_split_into_heads_is_refused_with_one_line(tmp_path):
+    for extra in (["--n-embd", "66", "--n-head", "4"], ["--n-embd", "66", "--n-head", "2", "--rotary", "true"]):
+        result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.stderr.strip().startswith("error: --n-embd 66 must split into --n-head")
