@@ -61,7 +61,7 @@ class Args:
     critic: str = arg("model", "model: a separate value model initialised from the RM; shared: a value head on the policy's trunk")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
-    eval_interval: int = arg(10, "gold evaluation on held-out prompts every N iterations")
+    eval_interval: int = arg(20, "gold evaluation on held-out prompts every N iterations (each takes about 12 s)")
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
     sample_interval: int = arg(20, "print sample responses every N iterations")

@@ -6,11 +6,13 @@ How fast does nanorlhf's GPT run on this machine?
 
 Prints, each the median of several timed runs after a warm-up:
 1. the machine's fp32 matmul throughput (GFLOP/s), the yardstick for the rest;
-then for two shapes, the default model (4 layers x 128, vocabulary 1024) and the shape of
-the side-by-side with TRL in the README (a 3.09M-parameter GPT-2: 6 layers x 192,
-vocabulary 2048):
-2. training: tokens/s of forward + backward + AdamW step, and the model FLOP/s as a
-   fraction of the matmul throughput (utilisation);
+then for two shapes, train_sft.py's default model (4 layers x 128, vocabulary 1024, rotary
+positions) and the shape of the side-by-side with TRL in the README (a 3.09M-parameter GPT-2:
+6 layers x 192, vocabulary 2048):
+2. training: tokens/s of forward + backward + optimizer step, and the model FLOP/s as a
+   fraction of the matmul throughput (utilisation); AdamW, and for the default model also
+   Muon + AdamW as train_sft.py trains it (the orthogonalisation is extra work the FLOP count
+   leaves out, so it lowers the figure);
 3. generation (default model): tokens/s with the KV cache and with full recomputation;
 4. one PPO iteration (train_ppo.py's pieces) for 64 prompts x 48 response tokens, split
    into rollout, scoring and update, with the update's FLOP/s against the matmul's: the
@@ -33,6 +35,7 @@ import torch
 
 from nanorlhf.common import arg, autocast, make_optimizer, parse_args
 from nanorlhf.model import GPT, GPTConfig
+from nanorlhf.muon import make_muon_optimizers
 
 
 @dataclass
@@ -70,20 +73,26 @@ def flops_per_token(model, T):
     return 6 * model.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
 
-def training_tokens_per_second(model, batch_size, T, repeats, dtype="fp32"):
-    """forward (in dtype) + backward + AdamW on (batch_size, T) batches -> tokens/s."""
+def training_tokens_per_second(model, batch_size, T, repeats, dtype="fp32", muon=False):
+    """forward (in dtype) + backward + optimizer step on (batch_size, T) batches -> tokens/s.
+    The optimizer is AdamW, or with muon=True train_sft.py's Muon + AdamW (nanorlhf/muon.py)."""
     V = model.config.vocab_size
     x = torch.randint(0, V, (batch_size, T))
     targets = torch.randint(0, V, (batch_size, T))
-    optimizer = make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.1)
+    if muon:
+        ns_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+        optimizers = make_muon_optimizers(model, 0.02, 1e-2, 0.1, ns_dtype=ns_dtype)
+    else:
+        optimizers = [make_optimizer(model.parameters(), lr=1e-4, weight_decay=0.1)]
     model.train()
 
     def step():
         with autocast("cpu", dtype):
             _, loss = model(x, targets)
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
     return batch_size * T / median_seconds(step, repeats, warmup=2)
 
 
@@ -107,7 +116,7 @@ def random_prompts(n, vocab_size, generator):
 
 
 SHAPES = {   # name -> (model, training batch): the default model, and the shape of the side-by-side with TRL
-    "default": (dict(vocab_size=1024), (64, 128)),                             # train_sft.py's model and batch
+    "default": (dict(vocab_size=1024, rotary=True), (64, 128)),                # train_sft.py's model and batch
     "trl": (dict(vocab_size=2048, n_layer=6, n_head=6, n_embd=192), (16, 80)),  # 3.09M GPT-2, a PPO minibatch
 }
 
@@ -128,10 +137,12 @@ def main():
         model = GPT(config)
         print(f"\n[{name}] {config.n_layer} layers x {config.n_embd} wide, vocabulary {config.vocab_size}: "
               f"{model.num_params():,} parameters ({model.num_params(non_embedding=True):,} in matmuls)")
-        for dtype in ("fp32", "bf16"):
-            tokens_per_s = training_tokens_per_second(model, batch, T, args.repeats, dtype)
+        runs = [("fp32", False), ("bf16", False)] + ([("bf16", True)] if name == "default" else [])
+        for dtype, muon in runs:
+            tokens_per_s = training_tokens_per_second(model, batch, T, args.repeats, dtype, muon)
             achieved = tokens_per_s * flops_per_token(model, T)
-            print(f"training   batch {batch}x{T}, {dtype}: {tokens_per_s:,.0f} tokens/s | "
+            print(f"training   batch {batch}x{T}, {dtype}, {'Muon + AdamW' if muon else 'AdamW'}: "
+                  f"{tokens_per_s:,.0f} tokens/s | "
                   f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of fp32 matmul")
         if name == "default":
             generation(model, args)

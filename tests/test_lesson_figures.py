@@ -14,11 +14,15 @@ from nanorlhf.evaluation import fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = json.loads((ROOT / "lessons" / "recorded_run.json").read_text())
+# the earlier recipe's recorded run (AdamW SFT, lists of up to five items), which lesson 07's
+# study of seeds, PPO settings and over-optimisation quotes
+RUN_ADAMW = json.loads((ROOT / "lessons" / "recorded_run_adamw.json").read_text())
+RECORDS = {"adamw": RUN_ADAMW}
 
 
-def get(path):
-    """'sft.by_kind.legs' -> RUN['sft']['by_kind']['legs']"""
-    value = RUN
+def get(path, run=RUN):
+    """'sft.by_kind.legs' -> run['sft']['by_kind']['legs']"""
+    value = run
     for key in path.split("."):
         value = value[key]
     return value
@@ -76,7 +80,7 @@ QUOTES = [
     ("README.md", "ppo.win_vs_sft_greedy.ppo_greedy", pct_interval),
     ("README.md", "ppo.ppo_greedy.gold", interval),
     ("lessons/03_sft.md", "sft.train_time", lambda x: f"{x:.0f} s of it training"),
-    ("lessons/03_sft.md", "sft.val_loss", lambda x: f"| validation loss | | | | 0.46 | | {x:.2f} |"),
+    ("lessons/03_sft.md", "sft.val_loss", lambda x: f"| validation loss | | | | 0.45 | 0.31 | 0.23 | {x:.2f} |"),
     ("lessons/03_sft.md", "sft.untrained_score", lambda x: f"| untrained | 1 | {x:+.2f} |"),
     ("lessons/03_sft.md", "sft.sft_gold", interval),
     ("lessons/03_sft.md", "sft.sft_strict", pct_interval),
@@ -89,9 +93,11 @@ QUOTES = [
     ("lessons/03_sft.md", "sft.by_kind", lambda d: kinds_row("sampled, 4 answers each", d)),
     ("lessons/03_sft.md", "ppo.sft_greedy.by_kind", lambda d: kinds_row("greedy, 1 answer each", d)),
     ("lessons/03_sft.md", "sft.greedy_gold", lambda x: f"decoded greedily, scores {x[0]:+.2f}"),
-    ("lessons/03_sft.md", "sft.sft_gold", lambda x: f"against {x[0]:+.2f} and a third when sampled"),
+    ("lessons/03_sft.md", "sft.sft_gold", lambda x: f"against {x[0]:+.2f} and two thirds when sampled"),
     ("lessons/04_human_feedback.md", "rm.ceiling", pct_interval),
     ("lessons/04_human_feedback.md", "rm.inter_labeler", pct_interval),
+    ("lessons/04_human_feedback.md", "rm.ceiling", pct_interval, "adamw"),
+    ("lessons/04_human_feedback.md", "rm.inter_labeler", pct_interval, "adamw"),
     ("lessons/04_human_feedback.md", "rm.ceiling", lambda x: f"{100 * x[0]:.1f}%). Two noisy labelers"),
     ("lessons/04_human_feedback.md", "rm.inter_labeler", lambda x: f"{100 * x[0]:.1f}% on the SFT model's samples"),
     ("lessons/05_reward_model.md", "rm.val_acc", pct_interval),
@@ -102,76 +108,79 @@ QUOTES = [
     ("lessons/05_reward_model.md", "rm",
      lambda r: "| default: `python train_rm.py` | {}, {} | {}, {} | {:.2f} [{:.2f}, {:.2f}] |"
      .format(pct_interval(r["val_acc"]), pct_interval(r["inter_labeler"]), pct_interval(r["val_acc_gold"]),
-             pct_interval(r["ceiling"]), *r["spearman"])),
+             pct_interval(r["ceiling"]), *r["spearman"]), "adamw"),
     ("lessons/05_reward_model.md", "rm", lambda r: f"is {100 * (r['inter_labeler'][0] - r['val_acc'][0]):.1f} points "
      "below a second labeler"),
     ("lessons/05_reward_model.md", "rm",
      lambda r: f"ours is {100 * (r['ceiling'][0] - r['val_acc'][0]):.1f} points below it"),
     ("lessons/05_reward_model.md", "rm.clear_by_family", lambda d: "| right order, gold gap > 1.5 | " + " | ".join(
         pct0(d[f]) for f in ("harmful", "rewrite", "advice", "facts", "explain", "arithmetic", "sort")) + " |"),
+    ("lessons/05_reward_model.md", "rm.clear_by_family", lambda d: "| right order, gold gap > 1.5 | " + " | ".join(
+        pct0(d[f]) for f in ("harmful", "rewrite", "advice", "facts", "explain", "arithmetic", "sort")) + " |",
+     "adamw"),
     ("lessons/05_reward_model.md", "rm.time", lambda x: f"the recorded run took {x:.0f} seconds"),
     ("lessons/05_reward_model.md", "rm.ceiling", lambda x: f"(dashed, {100 * x[0]:.1f}%)"),
     ("lessons/05_reward_model.md", "rm.inter_labeler", lambda x: f"(dotted, {100 * x[0]:.1f}%)"),
     ("lessons/05_reward_model.md", "rm.val_acc", lambda x: f"({100 * x[0]:.1f}% at the end)"),
-    ("lessons/07_results.md", "sft.train_time", lambda x: f"({x:.0f} s training)"),
-    ("lessons/07_results.md", "sft.untrained_score", lambda x: f"gold score {x:+.2f} (untrained"),
-    ("lessons/07_results.md", "sft.sft_gold", interval),
-    ("lessons/07_results.md", "sft.sft_strict", pct_interval),
-    ("lessons/07_results.md", "sft.greedy_gold", interval),
-    ("lessons/07_results.md", "sft.greedy_strict", pct_interval),
-    ("lessons/07_results.md", "sft.eos_rate", lambda x: f"{pct(x)} of answers end with EOS"),
-    ("lessons/07_results.md", "rm.val_acc", pct_interval),
-    ("lessons/07_results.md", "rm.inter_labeler", pct_interval),
-    ("lessons/07_results.md", "rm.val_acc_gold", pct_interval),
-    ("lessons/07_results.md", "rm.ceiling", pct_interval),
-    ("lessons/07_results.md", "rm.spearman", lambda x: f"{x[0]:.2f} [{x[1]:.2f}, {x[2]:.2f}]"),
+    ("lessons/07_results.md", "sft.train_time", lambda x: f"({x:.0f} s training)", "adamw"),
+    ("lessons/07_results.md", "sft.untrained_score", lambda x: f"gold score {x:+.2f} (untrained", "adamw"),
+    ("lessons/07_results.md", "sft.sft_gold", interval, "adamw"),
+    ("lessons/07_results.md", "sft.sft_strict", pct_interval, "adamw"),
+    ("lessons/07_results.md", "sft.greedy_gold", interval, "adamw"),
+    ("lessons/07_results.md", "sft.greedy_strict", pct_interval, "adamw"),
+    ("lessons/07_results.md", "sft.eos_rate", lambda x: f"{pct(x)} of answers end with EOS", "adamw"),
+    ("lessons/07_results.md", "rm.val_acc", pct_interval, "adamw"),
+    ("lessons/07_results.md", "rm.inter_labeler", pct_interval, "adamw"),
+    ("lessons/07_results.md", "rm.val_acc_gold", pct_interval, "adamw"),
+    ("lessons/07_results.md", "rm.ceiling", pct_interval, "adamw"),
+    ("lessons/07_results.md", "rm.spearman", lambda x: f"{x[0]:.2f} [{x[1]:.2f}, {x[2]:.2f}]", "adamw"),
     ("lessons/07_results.md", "rm", lambda r: f"{100 * (r['inter_labeler'][0] - r['val_acc'][0]):.1f} points below a "
-     "second labeler"),
+     "second labeler", "adamw"),
     ("lessons/07_results.md", "rm", lambda r: f"{100 * (r['val_acc_gold'][0] - r['ceiling'][0]):.1f} points above a "
-     "single labeler"),
+     "single labeler", "adamw"),
     ("lessons/07_results.md", "rm.clear_by_family", lambda d: f"orders {pct0(d['harmful'])} of the harmful-request "
-     f"pairs right and {pct0(d['arithmetic'])} of the arithmetic ones"),
+     f"pairs right and {pct0(d['arithmetic'])} of the arithmetic ones", "adamw"),
     ("lessons/07_results.md", "ppo",
      lambda r: "gold {} (SFT) -> {}; wins {} against SFT sampled, {} against SFT greedy; "
      "strict correctness {} -> {}; KL {:.2f} nats at the last iteration; {} end with EOS".format(
          interval(r["sft"]["gold"]), interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]),
          pct_interval(r["win_vs_sft_greedy"]["ppo"]), pct_interval(r["sft"]["strict"]),
-         pct_interval(r["ppo"]["strict"]), r["kl"], pct(r["ppo"]["eos"]))),
-    ("lessons/07_results.md", "ppo.kl", lambda x: f'"KL {x:.2f} nats"'),
+         pct_interval(r["ppo"]["strict"]), r["kl"], pct(r["ppo"]["eos"])), "adamw"),
+    ("lessons/07_results.md", "ppo.kl", lambda x: f'"KL {x:.2f} nats"', "adamw"),
     ("README.md", "ppo.eval_log", lambda log: f"{log[-1]['eval_kl']:.2f} nats from the SFT model (exact KL"),
-    ("lessons/07_results.md", "ppo.eval_log", lambda log: f"the KL to the SFT model is {log[-1]['eval_kl']:.2f} nats"),
+    ("lessons/07_results.md", "ppo.eval_log", lambda log: f"the KL to the SFT model is {log[-1]['eval_kl']:.2f} nats", "adamw"),
     ("lessons/06_ppo.md", "ppo.eval_log", lambda log: f"The default run ends {log[-1]['eval_kl']:.2f} nats per response"),
-    ("lessons/07_results.md", "ppo", lambda r: "| PPO gold score | {} |".format(interval(r["ppo"]["gold"]))),
-    ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT sampled | {} |".format(pct_interval(r["ppo"]["win"]))),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO gold score | {} |".format(interval(r["ppo"]["gold"])), "adamw"),
+    ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT sampled | {} |".format(pct_interval(r["ppo"]["win"])), "adamw"),
     ("lessons/07_results.md", "ppo",
-     lambda r: "| PPO strict correctness | {} |".format(pct_interval(r["ppo"]["strict"]))),
+     lambda r: "| PPO strict correctness | {} |".format(pct_interval(r["ppo"]["strict"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO win vs SFT greedy | {} |".format(
-        pct_interval(r["win_vs_sft_greedy"]["ppo"]))),
+        pct_interval(r["win_vs_sft_greedy"]["ppo"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO greedy win vs SFT greedy | {} |".format(
-        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"]))),
+        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| SFT sampled | 4 | {} | 50% | | {} |".format(
-        interval(r["sft"]["gold"]), pct_interval(r["sft"]["strict"]))),
+        interval(r["sft"]["gold"]), pct_interval(r["sft"]["strict"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| SFT greedy | 1 | {} | {} | 50% | {} |".format(
         interval(r["sft_greedy"]["gold"]), pct_interval(r["sft_greedy"]["win"]),
-        pct_interval(r["sft_greedy"]["strict"]))),
+        pct_interval(r["sft_greedy"]["strict"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO sampled | 4 | {} | {} | {} | {} |".format(
         interval(r["ppo"]["gold"]), pct_interval(r["ppo"]["win"]), pct_interval(r["win_vs_sft_greedy"]["ppo"]),
-        pct_interval(r["ppo"]["strict"]))),
+        pct_interval(r["ppo"]["strict"])), "adamw"),
     ("lessons/07_results.md", "ppo", lambda r: "| PPO greedy | 1 | {} | {} | {} | {} |".format(
         interval(r["ppo_greedy"]["gold"]), pct_interval(r["ppo_greedy"]["win"]),
-        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"]), pct_interval(r["ppo_greedy"]["strict"]))),
+        pct_interval(r["win_vs_sft_greedy"]["ppo_greedy"]), pct_interval(r["ppo_greedy"]["strict"])), "adamw"),
     ("lessons/07_results.md", "ppo.sft.by_kind", lambda d: "| SFT sampled | " + " | ".join(pct0(d[k]) for k in (
         "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
+        "sort_words")) + " |", "adamw"),
     ("lessons/07_results.md", "ppo.sft_greedy.by_kind", lambda d: "| SFT greedy | " + " | ".join(pct0(d[k]) for k in (
         "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
+        "sort_words")) + " |", "adamw"),
     ("lessons/07_results.md", "ppo.ppo.by_kind", lambda d: "| PPO sampled | " + " | ".join(pct0(d[k]) for k in (
         "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
+        "sort_words")) + " |", "adamw"),
     ("lessons/07_results.md", "ppo.ppo_greedy.by_kind", lambda d: "| PPO greedy | " + " | ".join(pct0(d[k]) for k in (
         "arithmetic", "capital", "colour", "legs", "sound", "plural", "polite", "reverse", "sort_up", "sort_down",
-        "sort_words")) + " |"),
+        "sort_words")) + " |", "adamw"),
 ]
 
 
@@ -179,17 +188,19 @@ def text_of(name):
     return " ".join((ROOT / name).read_text().split())  # line breaks do not matter
 
 
-@pytest.mark.parametrize("name, path, form", QUOTES, ids=[f"{n}:{p}" for n, p, _ in QUOTES])
-def test_quoted_figure_matches_the_recorded_run(name, path, form):
-    quoted = form(get(path))
-    assert quoted in text_of(name), f"{name} should quote {path} as {quoted!r} (lessons/recorded_run.json)"
+@pytest.mark.parametrize("name, path, form, record", [(*q, None)[:4] for q in QUOTES],
+                         ids=[f"{q[0]}:{q[1]}" + (f":{q[3]}" if len(q) > 3 else "") for q in QUOTES])
+def test_quoted_figure_matches_the_recorded_run(name, path, form, record):
+    quoted = form(get(path, RECORDS[record] if record else RUN))
+    source = f"lessons/recorded_run_{record}.json" if record else "lessons/recorded_run.json"
+    assert quoted in text_of(name), f"{name} should quote {path} as {quoted!r} ({source})"
 
 
 
 # ---- lesson 07's over-optimisation runs, and the answers its exercises give --------------
 
 def evals(run):       # iteration -> that evaluation, with intervals
-    return {e["step"]: e for e in RUN[run]["evals"]}
+    return {e["step"]: e for e in RUN_ADAMW[run]["evals"]}
 
 
 def mean_over(series, first, last):   # mean of iterations first..last (1-based, inclusive)
@@ -201,7 +212,7 @@ def test_overoptimisation_table_and_text_match_the_recorded_runs():
     free = evals("ppo_beta0_bc0")
     for step in (4, 8, 12, 16, 20, 32, 48, 100):   # the table's columns, row by row
         assert f"{free[step]['kl']:.1f}" in text and f"{free[step]['gold'][0]:+.2f}" in text, step
-    row = "| gold score | " + score(RUN["ppo_beta0_bc0"]["sft"]["gold"][0]) + " | " + " | ".join(
+    row = "| gold score | " + score(RUN_ADAMW["ppo_beta0_bc0"]["sft"]["gold"][0]) + " | " + " | ".join(
         score(free[s]["gold"][0]) for s in (4, 8, 12, 16, 20, 32, 48, 100)) + " |"
     assert row in text
     assert interval(free[100]["gold"]) in text and pct_interval(free[100]["win"]) in text
@@ -212,7 +223,7 @@ def test_overoptimisation_table_and_text_match_the_recorded_runs():
 
 
 def test_exercise_07_1_the_penalised_run_holds_its_kl_and_the_judge_prefers_it():
-    pen, free = RUN["ppo_beta01_bc0"]["series"], RUN["ppo_beta0_bc0"]["series"]
+    pen, free = RUN_ADAMW["ppo_beta01_bc0"]["series"], RUN_ADAMW["ppo_beta0_bc0"]["series"]
     kl_pen, kl_free = mean_over(pen["kl"], 21, 40), mean_over(free["kl"], 21, 40)
     score_pen, score_free = mean_over(pen["score"], 21, 40), mean_over(free["score"], 21, 40)
     assert kl_pen < kl_free and score_pen < score_free   # lower KL, and the proxy likes it less
@@ -234,7 +245,7 @@ def test_exercise_07_2_the_gold_score_peaks_at_iteration_12_then_falls():
     assert free[20]["gold"][0] < free[peak]["gold"][0]
     text = text_of("lessons/07_results.md")
     quoted = (f"the peak is at iteration {peak}, {score(free[peak]['gold'][0])} against the SFT model's "
-              f"{score(RUN['ppo_beta0_bc0']['sft']['gold'][0])}, winning {pct_interval(free[peak]['win'])}; "
+              f"{score(RUN_ADAMW['ppo_beta0_bc0']['sft']['gold'][0])}, winning {pct_interval(free[peak]['win'])}; "
               f"by iteration 20 the gold score is back to {score(free[20]['gold'][0])}")
     assert quoted in text, quoted
 
@@ -248,14 +259,18 @@ def test_lesson_06_quotes_the_default_runs_clipping_and_kl_estimates():
 
 
 # lesson 03's table of SFT levers: one recorded run per row (lessons/recorded_levers.json)
-LEVER_NAMES = {"a_adamw1000": "AdamW (today's default)", "b_muon1000": "Muon", "c_muon2000": "Muon",
+LEVER_NAMES = {"a_adamw1000": "AdamW (the earlier default)", "b_muon1000": "Muon", "c_muon2000": "Muon",
                "d_muon2400": "Muon", "e_muon2000_mlr04": "Muon, matrix lr 0.04", "f_rotary": "Muon + rotary",
                "g_all_options": "Muon + all five options", "h_rotary_relu2": "Muon + rotary + relu2",
                "i_rotary_b32": "Muon + rotary, batch 32", "j_rotary_lr1e2": "Muon + rotary, AdamW lr 1e-2",
                "k_rotary_lr3e2": "Muon + rotary, AdamW lr 3e-2", "l_rotary_lr1e2_seed1": "the same as lr 1e-2, seed 1",
                "l_rotary_lr1e2_seed2": "the same as lr 1e-2, seed 2", "m_rotary_seed1": "Muon + rotary, seed 1",
                "m_rotary_seed2": "Muon + rotary, seed 2",
-               "n_rotary_lr1e2_nsbf16": "the same as lr 1e-2, Newton-Schulz in bf16"}
+               "n_rotary_lr1e2_nsbf16": "the same as lr 1e-2, Newton-Schulz in bf16",
+               "o_world_short_lists": "the same, lists of 3-4, numbers 1-12",
+               "p_world_more_lists": "the same, and more list and sort demonstrations",
+               "q_world_more_lists_1700": "the same, 1700 steps",
+               "r_default_seed1": "today's default, seed 1", "r_default_seed2": "today's default, seed 2"}
 
 
 def test_lesson_03_lever_table_matches_the_recorded_runs():

@@ -4,6 +4,7 @@ early, and PPO raising a trivially learnable reward.
 """
 import os
 
+import pytest
 import torch
 
 from nanorlhf.checkpoint import load_checkpoint, save_checkpoint
@@ -137,6 +138,7 @@ def test_bench_ppo_iteration_runs_every_variant_on_a_tiny_model():
                                              reuse=reuse, ppo_epochs=1, minibatch_size=4)
         assert set(times) == {"rollout", "scoring", "update"} and flops > 0
     assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16") > 0
+    assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16", muon=True) > 0
 
 
 def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_dir, tmp_path):
@@ -152,19 +154,22 @@ def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_
     assert again.returncode != 0 and "--critic shared" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_the_pipeline_runs_with_muon_and_every_model_option(tmp_path):
-    """train_sft.py --optimizer muon with nanochat's model choices; the reward model and PPO inherit
-    the choices from sft.pt's config."""
-    options = dict(rotary=True, norm="rmsnorm", mlp="relu2", qk_norm=True, tie_head=False)
+@pytest.mark.parametrize("optimizer, options", [
+    ("muon", dict(rotary=True, norm="rmsnorm", mlp="relu2", qk_norm=True, tie_head=False)),  # nanochat's choices
+    ("adamw", dict(rotary=False, norm="layernorm", mlp="gelu", qk_norm=False, tie_head=True)),  # GPT-2's layout
+])
+def test_the_pipeline_runs_with_every_model_option(tmp_path, optimizer, options):
+    """train_sft.py with the model choices off the default; the reward model and PPO inherit them
+    from sft.pt's config."""
     flags = [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v).lower())]
-    for script, extra in (("train_sft.py", ["--optimizer", "muon", *flags]), ("train_rm.py", []),
+    for script, extra in (("train_sft.py", ["--optimizer", optimizer, *flags]), ("train_rm.py", []),
                           ("train_ppo.py", ["--iters", "2", "--eval-interval", "2"])):
         result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
         assert result.returncode == 0, result.stderr[-3000:]
     for stage in ("sft", "rm", "ppo"):
         model, _, _ = load_checkpoint(f"{tmp_path}/{stage}.pt")
         assert all(getattr(model.config, k) == v for k, v in options.items())
-        assert "transformer.wpe.weight" not in model.state_dict()
+        assert any(k.endswith("transformer.wpe.weight") for k in model.state_dict()) == (not options["rotary"])
 
 
 def test_a_model_shape_that_does_not_split_into_heads_is_refused_with_one_line(tmp_path):
