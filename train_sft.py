@@ -55,6 +55,7 @@ class Args:
     optimizer: str = arg("muon", "muon: Muon for the blocks' matrices and AdamW for the rest; or adamw for all")
     matrix_lr: float = arg(0.02, "peak learning rate of Muon (with --optimizer muon)")
     warmup_iters: int = arg(100, "linear warmup steps before the cosine decay")
+    lr_floor: float = arg(0.1, "the cosine decays to this fraction of each peak learning rate")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
@@ -129,7 +130,7 @@ if __name__ == "__main__":
     model.train()
     t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
     for step in range(1, args.max_iters + 1):
-        lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters)
+        lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters, args.lr_floor)
         for group, peak in zip([g for opt in optimizers for g in opt.param_groups], peaks):
             group["lr"] = peak * lr / args.lr   # one schedule, each group at its own peak
         x, targets = next(batches)

@@ -270,7 +270,8 @@ LEVER_NAMES = {"a_adamw1000": "AdamW (the earlier default)", "b_muon1000": "Muon
                "o_world_short_lists": "the same, lists of 3-4, numbers 1-12",
                "p_world_more_lists": "the same, and more list and sort demonstrations",
                "q_world_more_lists_1700": "the same, 1700 steps",
-               "r_default_seed1": "today's default, seed 1", "r_default_seed2": "today's default, seed 2"}
+               "r_default_seed1": "today's default, seed 1", "r_default_seed2": "today's default, seed 2",
+               "t_lr_floor0": "today's default, cosine to zero", "t_lr_floor0_seed1": "the same, seed 1"}
 
 
 def test_lesson_03_lever_table_matches_the_recorded_runs():

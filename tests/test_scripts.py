@@ -3,6 +3,7 @@ The three scripts end to end with the smoke preset, the message when a stage is 
 early, and PPO raising a trivially learnable reward.
 """
 import os
+import re
 
 import pytest
 import torch
@@ -177,3 +178,12 @@ def test_a_model_shape_that_does_not_split_into_heads_is_refused_with_one_line(t
         result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert result.stderr.strip().startswith("error: --n-embd 66 must split into --n-head")
+
+
+def test_lr_floor_sets_where_the_cosine_ends(tmp_path):
+    """--lr-floor 0 decays to zero: at the last of 20 steps (warm-up 5) the rate is about 1% of
+    the peak, where the default floor of 0.1 would leave about 11%."""
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--lr-floor", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    last_lr = float(re.findall(r"^step\s+20 \|.*?\| lr ([\d.e-]+)", result.stdout, re.M)[-1])
+    assert 0 < last_lr < 0.02 * 1e-2
