@@ -27,7 +27,7 @@ from nanorlhf.data import FAMILIES, load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
                                save_comparisons, share_right)
-from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, score_texts
+from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses
 
 
@@ -127,6 +127,9 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
     require_positive(args, "val_rankings", "corr_samples")
+    if args.temperature <= 0:
+        raise SystemExit(f"error: --temperature must be above 0, got {args.temperature}: the reward model "
+                         "needs different answers to the same prompt to compare")
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
@@ -156,6 +159,9 @@ if __name__ == "__main__":
     val = [records[i] for i in order[:n_val]]
     train = [records[i] for i in order[n_val:]]
     print(f"{len(train)} training rankings, {len(val)} held out")
+    if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])):
+        raise SystemExit(f"error: in all {len(train)} training rankings the responses are identical, so there "
+                         "is nothing to learn (is chosen the same as rejected?); nothing was saved")
     # two yardsticks for the reward model's accuracy on the held-out labels:
     # the noise-free ranking predicts a noisy label best of all (the ceiling), and a second
     # noisy labeler is what InstructGPT compared its reward model with (inter-labeler agreement).

@@ -172,6 +172,16 @@ def arg(default, help):
     return field(default=default, metadata={"help": help})
 
 
+def parse_bool(text):
+    """'true'/'false' (also 1/0, yes/no) -> bool; anything else is refused, so that a typo such
+    as `--resume ture` stops with a message instead of quietly meaning false."""
+    import argparse
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def parse_args(cls, presets=None, argv=None):
     """Build an argparse parser from a dataclass of arguments and parse the command line.
 
@@ -188,8 +198,7 @@ def parse_args(cls, presets=None, argv=None):
         flag = "--" + f.name.replace("_", "-")
         help = f"{f.metadata.get('help', '')} (default: {f.default})"
         if f.type in (bool, "bool"):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"),
-                                default=None, metavar="BOOL", help=help)
+            parser.add_argument(flag, type=parse_bool, default=None, metavar="BOOL", help=help)
         else:
             kind = {"int": int, "float": float, "str": str}.get(f.type, f.type)
             parser.add_argument(flag, type=kind, default=None, help=help)

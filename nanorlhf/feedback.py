@@ -55,6 +55,9 @@ def parse_comparison(record, where):
             raise ValueError(f"{where}: missing key {key!r} (need prompt, responses, ranking "
                              f"or prompt, chosen, rejected)")
     prompt, responses, ranking = record["prompt"], record["responses"], record["ranking"]
+    if not isinstance(responses, list) or not isinstance(ranking, list):
+        raise ValueError(f"{where}: responses and ranking must be lists, e.g. "
+                         f'"responses": ["first answer", "second answer"], "ranking": [1, 0]')
     if not isinstance(prompt, str) or not all(isinstance(r, str) for r in responses):
         raise ValueError(f"{where}: prompt and responses must be strings")
     if sorted(ranking) != list(range(len(responses))) or len(responses) < 2:

@@ -34,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    if args.temperature < 0:
+        parser.error(f"--temperature must be 0 (greedy) or above, got {args.temperature}")
 
     device = get_device(args.device)
     paths = [args.checkpoint] + ([args.compare] if args.compare else [])

@@ -138,6 +138,10 @@ def test_load_comparisons_formats_and_errors(tmp_path):
     path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}) + "\n")
     with pytest.raises(ValueError, match=r"c\.jsonl:1: ranking \[0, 0\]"):
         load_comparisons(str(path))
+    # a string is not a list of responses: "ab" must not be read as the two answers "a" and "b"
+    path.write_text(json.dumps({"prompt": "p", "responses": "ab", "ranking": [0, 1]}) + "\n")
+    with pytest.raises(ValueError, match=r"c\.jsonl:1: responses and ranking must be lists"):
+        load_comparisons(str(path))
 
 
 def test_gold_pairs_and_share_right_hand_worked():

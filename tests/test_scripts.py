@@ -187,3 +187,27 @@ def test_lr_floor_sets_where_the_cosine_ends(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     last_lr = float(re.findall(r"^step\s+20 \|.*?\| lr ([\d.e-]+)", result.stdout, re.M)[-1])
     assert 0 < last_lr < 0.02 * 1e-2
+
+
+def test_mistakes_that_used_to_pass_silently_stop_with_one_line(smoke_dir, tmp_path):
+    """Each of these once ran and did harm: a typo in a boolean read as false (and --resume
+    would start over, overwriting ppo.pt), a comparisons file whose pairs are all the same
+    text trained and saved a useless rm.pt, and a temperature at or below 0 sampled identical
+    (or inverted) answers."""
+    import json
+    import shutil
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "ture")
+    assert result.returncode != 0 and "expected true or false, got 'ture'" in result.stderr
+    assert not os.path.exists(f"{tmp_path}/ppo.pt")
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    with open(f"{tmp_path}/same.jsonl", "w") as f:
+        for i in range(20):
+            f.write(json.dumps({"prompt": f"What is {i} plus 1?", "chosen": "2.", "rejected": "2."}) + "\n")
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons", f"{tmp_path}/same.jsonl")
+    assert result.returncode != 0 and "responses are identical" in result.stderr
+    assert not os.path.exists(f"{tmp_path}/rm.pt")
+    for script, args in (("train_rm.py", ["--temperature", "0"]),
+                         ("-m", ["nanorlhf.sample", f"{tmp_path}/sft.pt", "Hi", "--temperature", "-1"])):
+        result = run(script, *args, *(["--preset", "smoke", "--out-dir", str(tmp_path)] if script != "-m" else []))
+        assert result.returncode != 0 and "--temperature must be" in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
