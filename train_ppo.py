@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, resolve_dtype, save_json, set_seed)
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
 from nanorlhf.reward import RewardModel, pad_sequences
@@ -276,7 +276,9 @@ def plot_ppo(log, path, title, sft_gold, sft_proxy):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
-    require_positive(args, "eval_samples", "eval_prompts")
+    require_positive(args, "eval_samples", "eval_prompts", "iters", "batch_size", "max_new_tokens",
+                     "ppo_epochs", "minibatch_size", "eval_interval", "sample_interval")
+    require_above_zero(args, "lr", "temperature")
     if args.temperature <= 0:
         raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
                          "of the distribution it samples from (greedy decoding has none)")

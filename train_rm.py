@@ -22,7 +22,8 @@ import torch
 from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, resolve_dtype, save_json, set_lr, set_seed, spearman)
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
+                             set_seed, spearman)
 from nanorlhf.data import FAMILIES, load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
@@ -126,7 +127,11 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
-    require_positive(args, "val_rankings", "corr_samples")
+    require_positive(args, "val_rankings", "corr_samples", "num_prompts", "k", "batch_prompts", "epochs",
+                     "max_new_tokens", "log_interval", "eval_interval")
+    require_above_zero(args, "lr")
+    if args.k < 2:
+        raise SystemExit(f"error: --k must be at least 2 (responses ranked per prompt, to make pairs), got {args.k}")
     if args.temperature <= 0:
         raise SystemExit(f"error: --temperature must be above 0, got {args.temperature}: the reward model "
                          "needs different answers to the same prompt to compare")

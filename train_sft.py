@@ -24,7 +24,7 @@ import torch
 
 from nanorlhf.checkpoint import save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_choice, require_positive, resolve_dtype, save_json, set_seed)
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
@@ -77,7 +77,9 @@ PRESETS = {
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
-    require_positive(args, "eval_samples", "eval_prompts")
+    require_positive(args, "eval_samples", "eval_prompts", "max_iters", "batch_size", "n_layer", "n_head",
+                     "n_embd", "block_size", "max_new_tokens", "log_interval", "eval_interval")
+    require_above_zero(args, "lr", "matrix_lr")
     require_choice(args, "dtype", DTYPES)
     require_choice(args, "optimizer", ("adamw", "muon"))
     require_choice(args, "norm", NORMS)

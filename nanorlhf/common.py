@@ -16,8 +16,14 @@ import torch
 
 
 def get_device(name="auto"):
-    """'auto' -> 'cuda' if present, else 'mps' (Apple), else 'cpu'. Anything else is used as given."""
+    """'auto' -> 'cuda' if present, else 'mps' (Apple), else 'cpu'. Anything else is used as given,
+    after checking that this machine has it (a one-line error instead of torch's traceback)."""
     if name != "auto":
+        kind = name.split(":")[0]
+        mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        if (kind == "cuda" and not torch.cuda.is_available()) or (kind == "mps" and not mps) \
+                or kind not in ("cpu", "cuda", "mps"):
+            raise SystemExit(f"error: --device {name} is not available here; use --device auto (or cpu)")
         return name
     if torch.cuda.is_available():
         return "cuda"
@@ -213,6 +219,13 @@ def require_positive(args, *names):
     for name in names:
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
+def require_above_zero(args, *names):
+    """Stop with a one-line message when a rate or temperature is 0 or below: require_above_zero(args, "lr")."""
+    for name in names:
+        if not getattr(args, name) > 0:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be above 0, got {getattr(args, name)}")
 
 
 def require_choice(args, name, choices):

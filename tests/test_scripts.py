@@ -203,7 +203,8 @@ def test_mistakes_that_used_to_pass_silently_stop_with_one_line(smoke_dir, tmp_p
     with open(f"{tmp_path}/same.jsonl", "w") as f:
         for i in range(20):
             f.write(json.dumps({"prompt": f"What is {i} plus 1?", "chosen": "2.", "rejected": "2."}) + "\n")
-    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons", f"{tmp_path}/same.jsonl")
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path),
+                 "--comparisons", f"{tmp_path}/same.jsonl")
     assert result.returncode != 0 and "responses are identical" in result.stderr
     assert not os.path.exists(f"{tmp_path}/rm.pt")
     for script, args in (("train_rm.py", ["--temperature", "0"]),
@@ -211,3 +212,19 @@ def test_mistakes_that_used_to_pass_silently_stop_with_one_line(smoke_dir, tmp_p
         result = run(script, *args, *(["--preset", "smoke", "--out-dir", str(tmp_path)] if script != "-m" else []))
         assert result.returncode != 0 and "--temperature must be" in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("train_sft.py", ["--lr", "-1"], "--lr must be above 0"),
+    ("train_sft.py", ["--max-iters", "0"], "--max-iters must be at least 1"),
+    ("train_sft.py", ["--batch-size", "0"], "--batch-size must be at least 1"),
+    ("train_sft.py", ["--device", "tpu"], "--device tpu is not available here"),
+    ("train_rm.py", ["--k", "1"], "--k must be at least 2"),
+    ("train_rm.py", ["--lr", "0"], "--lr must be above 0"),
+    ("train_ppo.py", ["--minibatch-size", "0"], "--minibatch-size must be at least 1"),
+    ("train_ppo.py", ["--temperature", "0"], "--temperature must be above 0"),
+])
+def test_bad_argument_values_stop_with_one_line_before_any_work(tmp_path, script, flags, message):
+    result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), *flags)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not os.listdir(tmp_path)
