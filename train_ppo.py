@@ -294,8 +294,8 @@ if __name__ == "__main__":
     # the policy (trained), the reference (frozen SFT), the reward model (frozen), and the
     # critic (trained): a value head on the policy's trunk, or a value model initialised
     # from the reward model (InstructGPT's choice; twice the compute, lesson 06)
-    ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
-    reward_model, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    reward_model, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device, kind="reward")
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
     policy = copy.deepcopy(ref)
     if args.critic == "shared":
@@ -329,7 +329,7 @@ if __name__ == "__main__":
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
     if args.resume:
         require_checkpoint(ckpt_path)
-        policy, ppo_tokenizer, meta = load_checkpoint(ckpt_path, device)
+        policy, ppo_tokenizer, meta = load_checkpoint(ckpt_path, device, kind="gpt")
         require_same_tokenizer(ckpt_path, ppo_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
         if meta["args"].get("critic", "model") != args.critic:
             raise SystemExit(f"error: {ckpt_path} was trained with --critic {meta['args'].get('critic', 'model')}; "

@@ -141,7 +141,7 @@ if __name__ == "__main__":
     args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device} | {args}")
     require_checkpoint(f"{args.out_dir}/sft.pt")
-    sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device)
+    sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
 
     # ---- 1. comparisons: collect with the scripted labeler, or read a file ------------
     t0 = time.time()

@@ -56,8 +56,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
-    sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device)
-    rm, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device)
+    sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    rm, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device, kind="reward")
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
 
     t0 = time.time()

@@ -56,12 +56,27 @@ def require_same_tokenizer(path, tokenizer, sft_path, sft_tokenizer):
                          f"SFT model. Run `python {script}` again.")
 
 
-def load_checkpoint(path, device="cpu"):
-    """-> (model, tokenizer, meta); the model is in eval mode on `device`."""
+KINDS = {"gpt": "a policy (sft.pt, ppo.pt)", "reward": "a reward model (rm.pt)"}
+
+
+def load_checkpoint(path, device="cpu", kind=None):
+    """-> (model, tokenizer, meta); the model is in eval mode on `device`.
+
+    kind ("gpt" or "reward") is what the caller needs; another kind stops with a message, as
+    does a file that is not a whole nanorlhf checkpoint (cut short by a crash, or another file).
+    """
     require_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    config = GPTConfig(**checkpoint["model_config"])
-    if checkpoint["kind"] == "reward":
+    script = PRODUCED_BY.get(os.path.basename(path), "the script that wrote it")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        config = GPTConfig(**checkpoint["model_config"])
+        found = checkpoint["kind"]
+    except Exception as e:   # truncated, corrupt, or not a checkpoint at all
+        raise SystemExit(f"error: {path} is not a readable nanorlhf checkpoint ({type(e).__name__}); "
+                         f"run `python {script}` again to write it") from None
+    if kind is not None and found != kind:
+        raise SystemExit(f"error: {path} is {KINDS.get(found, found)}, but {KINDS[kind]} is needed here")
+    if found == "reward":
         from nanorlhf.reward import RewardModel  # imported here: reward.py imports this module
         model = RewardModel(config)
     else:

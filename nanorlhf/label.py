@@ -72,7 +72,7 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     def say(text=""):
         print(text, file=stdout, flush=True)
 
-    model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device))
+    model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device), kind="gpt")
     prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num]]
     done, records = read_done(args.out)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -228,3 +228,24 @@ def test_bad_argument_values_stop_with_one_line_before_any_work(tmp_path, script
     result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), *flags)
     assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not os.listdir(tmp_path)
+
+
+def test_a_cut_short_or_wrong_kind_of_checkpoint_stops_with_one_line(smoke_dir, tmp_path):
+    """A checkpoint cut short by a crash, or a reward model where a policy is needed (and the
+    reverse), names the file and what to do, with no traceback."""
+    import shutil
+    data = open(f"{smoke_dir}/sft.pt", "rb").read()
+    with open(f"{tmp_path}/sft.pt", "wb") as f:
+        f.write(data[:len(data) // 2])
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path))
+    assert result.returncode != 0 and "sft.pt is not a readable nanorlhf checkpoint" in result.stderr
+    assert "run `python train_sft.py` again" in result.stderr and "Traceback" not in result.stderr
+    shutil.copy(f"{smoke_dir}/rm.pt", f"{tmp_path}/sft.pt")        # a reward model where a policy goes
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/rm.pt")        # and a policy where the reward model goes
+    for script, needed in (("train_rm.py", "a policy"), ("train_ppo.py", "a policy")):
+        result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path))
+        assert result.returncode != 0 and f"is a reward model (rm.pt), but {needed}" in result.stderr
+        assert "Traceback" not in result.stderr
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
+    assert result.returncode != 0 and "rm.pt is a policy (sft.pt, ppo.pt), but a reward model" in result.stderr
