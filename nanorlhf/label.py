@@ -39,6 +39,17 @@ def parse_ranking(answer, k):
     return [n - 1 for n in numbers]
 
 
+def drop_cut_last_line(path):
+    """A crash while a line was being written leaves it without its newline. Drop that part,
+    so that the file reads again; every complete line, every label saved, stays. -> dropped?"""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data or data.endswith(b"\n"):
+        return False
+    os.truncate(path, data.rfind(b"\n") + 1)
+    return True
+
+
 def read_done(path):
     """Indices of the prompts already labeled (or skipped) in `path`, and the labeled records."""
     done, records = set(), []
@@ -72,10 +83,17 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     def say(text=""):
         print(text, file=stdout, flush=True)
 
+    try:   # find out now, not after the first ranking has been typed, if the answers can be saved
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        open(args.out, "a").close()
+    except OSError as e:
+        raise SystemExit(f"error: cannot write {args.out} ({e.strerror}); choose another --out") from None
     model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device), kind="gpt")
     prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num]]
+    if drop_cut_last_line(args.out):
+        say(f"the last line of {args.out} was cut short (a crash while it was saved); it is dropped, "
+            "and its prompt will be asked again")
     done, records = read_done(args.out)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     say(f"{len(done)} of {len(prompts)} prompts already done in {args.out}")
     for index, prompt in enumerate(prompts):
         if index in done:

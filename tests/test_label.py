@@ -74,3 +74,22 @@ def test_quit_and_restart_resumes_without_loss_or_duplicates(checkpoint, tmp_pat
     again = str(tmp_path / "again.jsonl")
     run(checkpoint, again, ["1 2 3", "q"], num=4)
     assert lines(again)[0]["responses"] == records[0]["responses"]
+
+
+def test_a_line_cut_short_by_a_crash_is_dropped_and_its_prompt_asked_again(checkpoint, tmp_path):
+    out = str(tmp_path / "labels.jsonl")
+    run(checkpoint, out, ["1 2 3", "q"], num=2)
+    saved = lines(out)
+    with open(out, "a") as f:
+        f.write('{"index": 1, "prompt": "wh')          # the crash: half a line, no newline
+    text = run(checkpoint, out, ["3 2 1"], num=2)
+    assert "cut short" in text and "1 of 2 prompts already done" in text
+    records = lines(out)
+    assert records[0] == saved[0] and [r["index"] for r in records] == [0, 1]
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_question(checkpoint, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(SystemExit, match=r"cannot write .*not_a_folder/labels.jsonl"):
+        run(checkpoint, str(blocker / "labels.jsonl"), ["1 2 3"])
