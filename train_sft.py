@@ -7,7 +7,7 @@ only (the prompt is given, not learned), with the final EOS included so the mode
 to stop. At the end the gold labeler judges the model's answers to the held-out prompts (several
 samples per prompt, and greedy decoding as a second baseline; nanorlhf/evaluation.py).
 
-The default recipe is the one lesson 03 measured best in about four minutes: rotary
+The default recipe is the one lesson 03 measured best in under five minutes: rotary
 positions, Muon for the blocks' matrices and AdamW at 1e-2 for the rest (nanorlhf/muon.py),
 2000 steps of 64 demonstrations. `--optimizer adamw --rotary false --lr 3e-3 --max-iters 1000`
 is the earlier recipe, GPT-2's layout trained by AdamW alone.
@@ -80,6 +80,8 @@ if __name__ == "__main__":
     require_positive(args, "eval_samples", "eval_prompts", "max_iters", "batch_size", "n_layer", "n_head",
                      "n_embd", "block_size", "max_new_tokens", "log_interval", "eval_interval")
     require_above_zero(args, "lr", "matrix_lr")
+    if not 0 <= args.lr_floor <= 1:
+        raise SystemExit(f"error: --lr-floor must be between 0 and 1 (a fraction of the peak), got {args.lr_floor}")
     require_choice(args, "dtype", DTYPES)
     require_choice(args, "optimizer", ("adamw", "muon"))
     require_choice(args, "norm", NORMS)

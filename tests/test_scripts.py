@@ -139,7 +139,16 @@ def test_bench_ppo_iteration_runs_every_variant_on_a_tiny_model():
                                              reuse=reuse, ppo_epochs=1, minibatch_size=4)
         assert set(times) == {"rollout", "scoring", "update"} and flops > 0
     assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16") > 0
-    assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16", muon=True) > 0
+    import nanorlhf.bench as bench
+    from nanorlhf.muon import Muon
+    made = []
+    real = bench.make_muon_optimizers
+    bench.make_muon_optimizers = lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    try:
+        assert training_tokens_per_second(GPT(config), 2, 16, repeats=1, dtype="bf16", muon=True) > 0
+    finally:
+        bench.make_muon_optimizers = real
+    assert isinstance(made[0][0], Muon) and made[0][0].ns_dtype == torch.bfloat16   # Muon, in bf16
 
 
 def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_dir, tmp_path):
@@ -218,6 +227,7 @@ def test_mistakes_that_used_to_pass_silently_stop_with_one_line(smoke_dir, tmp_p
     ("train_sft.py", ["--lr", "-1"], "--lr must be above 0"),
     ("train_sft.py", ["--max-iters", "0"], "--max-iters must be at least 1"),
     ("train_sft.py", ["--batch-size", "0"], "--batch-size must be at least 1"),
+    ("train_sft.py", ["--lr-floor", "1.5"], "--lr-floor must be between 0 and 1"),
     ("train_sft.py", ["--device", "tpu"], "--device tpu is not available here"),
     ("train_rm.py", ["--k", "1"], "--k must be at least 2"),
     ("train_rm.py", ["--lr", "0"], "--lr must be above 0"),
