@@ -9,12 +9,15 @@ value model (the critic). Every few iterations the gold labeler judges the polic
 held-out prompts against the SFT model.
 
     python train_ppo.py                                   # about 4 minutes on a laptop CPU
-    python train_ppo.py --beta 0 --iters 100 --eval-interval 4 --name ppo_beta0
+    python train_ppo.py --beta 0 --max-iters 100 --eval-interval 4 --name ppo_beta0
                                                           # no KL penalty: over-optimisation (lesson 07)
+    python train_ppo.py --resume                          # after Ctrl-C: continue from the last save
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
 
 Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
-The small functions below are the algorithm; the loop at the bottom only wires them up.
+The pieces PPO shares with other methods (log-probs of a response, masked means, whitening,
+the clipped objectives) are in nanorlhf/rl.py; the KL-penalised reward and GAE are below,
+and the loop at the bottom wires them up.
 """
 import copy
 import time
@@ -22,15 +25,18 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
+from nanorlhf.chat import decode_response, encode_prompt, encode_response, left_pad, right_pad
+from nanorlhf.checkpoint import (load_checkpoint, require_checkpoint, require_finished, require_same_tokenizer,
+                                 save_checkpoint)
 from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed)
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
+                             stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
-from nanorlhf.reward import RewardModel, pad_sequences
-from nanorlhf.sampling import decode_response, left_pad, sample
+from nanorlhf.rl import (critic_values, exact_kl, logprobs_from_logits, masked_mean, policy_and_values, policy_loss,
+                         response_logprobs, value_loss, whiten)
+from nanorlhf.sampling import sample
 from nanorlhf.sft import encode_demonstration, random_batches
 
 
@@ -42,7 +48,7 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds prompt order and sampling")
     resume: bool = arg(False, "continue from out_dir/NAME.pt if it exists")
-    iters: int = arg(60, "PPO iterations (one rollout batch and its updates each)")
+    max_iters: int = arg(60, "PPO iterations (one rollout batch and its updates each)")
     batch_size: int = arg(64, "prompts per rollout")
     max_new_tokens: int = arg(48, "longest response; one that never emits EOS is penalised")
     temperature: float = arg(1.0, "sampling temperature; log-probs use the same one")
@@ -56,6 +62,7 @@ class Args:
     minibatch_size: int = arg(16, "responses per gradient step")
     lr: float = arg(1e-4, "learning rate of policy and value model (AdamW)")
     cliprange: float = arg(0.2, "PPO ratio clip epsilon")
+    grad_clip: float = arg(1.0, "clip the gradient norm of policy and critic together to this (0 = off)")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
     critic: str = arg("model", "model: a separate value model initialised from the RM; shared: a value head on the policy's trunk")
@@ -68,78 +75,12 @@ class Args:
 
 
 PRESETS = {
-    "smoke": dict(out_dir="out/smoke", iters=3, batch_size=8, max_new_tokens=16, minibatch_size=4,
+    "smoke": dict(out_dir="out/smoke", max_iters=3, batch_size=8, max_new_tokens=16, minibatch_size=4,
                   ppo_epochs=2, eval_interval=3, eval_prompts=8, sample_interval=3),
 }
 
 
-# ---- the algorithm, as small pure functions ---------------------------------------------
-
-def masked_mean(x, mask):
-    """Mean of x over the positions where mask is 1."""
-    return (x * mask).sum() / mask.sum().clamp_min(1)
-
-
-def whiten(x, mask):
-    """Shift and scale x to mean 0, variance 1 over the valid positions; 0 elsewhere."""
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    return (x - mean) * torch.rsqrt(var + 1e-8) * mask
-
-
-def logprobs_from_logits(logits, response, temperature):
-    """log pi(a_t | s_t) of the response tokens, at the sampling temperature.
-
-    logits (B, R, V) predict response (B, R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V).
-    """
-    logp_all = F.log_softmax(logits.float() / temperature, dim=-1)
-    logprobs = logp_all.gather(-1, response.unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logprobs, entropy, logp_all
-
-
-def response_logprobs(model, sequence, attention_mask, query_len, temperature):
-    """log pi(a_t | s_t) of every response token, from logits divided by the sampling temperature.
-
-    sequence (B, Tq + R) -> logprobs (B, R), entropy (B, R), logp_all (B, R, V). The hidden
-    state at column query_len - 1 + t predicts response token t; only those go through the head.
-    """
-    hidden = model.hidden(sequence, attention_mask)[:, query_len - 1:-1]  # (B, R, C)
-    return logprobs_from_logits(model.lm_head(hidden), sequence[:, query_len:], temperature)
-
-
-def critic_values(critic, hidden, sequence, attention_mask, query_len):
-    """The value of every response position -> (B, R).
-
-    critic is either a value head on the policy's own trunk (an nn.Linear reading the policy's
-    hidden states (B, R, C): one forward and backward serve both) or a separate value model
-    (a RewardModel, as in InstructGPT, which runs its own trunk over the sequence).
-    """
-    if isinstance(critic, nn.Linear):
-        return critic(hidden).squeeze(-1)
-    return critic.token_scores(sequence, attention_mask)[:, query_len - 1:-1]
-
-
-def policy_and_values(policy, critic, sequence, attention_mask, query_len, temperature):
-    """The policy's log-probs and the critic's values of every response token -> 4 x (B, R) (+ logp_all).
-
-    -> logprobs, entropy, logp_all (B, R, V), values
-    """
-    hidden = policy.hidden(sequence, attention_mask)[:, query_len - 1:-1]  # (B, R, C)
-    values = critic_values(critic, hidden, sequence, attention_mask, query_len)
-    logprobs, entropy, logp_all = logprobs_from_logits(policy.lm_head(hidden), sequence[:, query_len:], temperature)
-    return logprobs, entropy, logp_all, values
-
-
-def exact_kl(logp_all, ref_logp_all):
-    """KL(pi || pi_ref) at each response position, summed over the whole vocabulary.
-
-    logp_all, ref_logp_all (B, R, V) -> (B, R). Never negative; k1 = log pi(a_t) - log pi_ref(a_t)
-    is its one-token estimate.
-    """
-    # KL_t = sum_a pi(a|s_t) * (log pi(a|s_t) - log pi_ref(a|s_t))
-    return (logp_all.exp() * (logp_all - ref_logp_all)).sum(-1)
-
+# ---- PPO's rewards and advantages, as small pure functions --------------------------------
 
 def kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, beta):
     """Per-token rewards: a KL penalty on every response token, the RM score on the last one.
@@ -177,34 +118,6 @@ def compute_gae(rewards, values, mask, gamma, lam):
     return advantages, returns
 
 
-def policy_loss(logprobs, old_logprobs, advantages, mask, cliprange):
-    """PPO's clipped surrogate -> (loss, clip fraction, approx KL between old and new policy).
-
-    ratio_t = pi(a_t|s_t) / pi_old(a_t|s_t)
-    L = -E[ min(ratio_t * A_t, clip(ratio_t, 1 - eps, 1 + eps) * A_t) ]
-    """
-    ratio = torch.exp(logprobs - old_logprobs)
-    unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
-    loss = masked_mean(torch.max(unclipped, clipped), mask)
-    # clipfrac: where the clip removes the gradient (the ratio is outside the range, on the side the advantage pushes)
-    clipfrac = masked_mean((clipped > unclipped).float(), mask)
-    approx_kl = masked_mean(0.5 * (logprobs - old_logprobs) ** 2, mask)
-    return loss, clipfrac, approx_kl
-
-
-def value_loss(values, old_values, returns, mask, cliprange_value):
-    """Clipped value loss -> (loss, clip fraction).
-
-    V_clip = V_old + clip(V - V_old, -eps_v, eps_v)
-    L_V = 1/2 E[ max((V - G)^2, (V_clip - G)^2) ]
-    """
-    clipped_values = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
-    loss = 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped_values - returns) ** 2), mask)
-    clipfrac = masked_mean(((clipped_values - returns) ** 2 > (values - returns) ** 2).float(), mask)
-    return loss, clipfrac
-
-
 def adaptive_beta(beta, kl, target_kl, n_responses, horizon):
     """Ziegler et al. (2019): beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon)."""
     error = min(max(kl / target_kl - 1.0, -0.2), 0.2)
@@ -230,9 +143,9 @@ def heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, ev, temperature, 
     kl, proxy = [], []
     for i in range(0, len(pairs), batch_size):
         prompts, answers = zip(*pairs[i:i + batch_size])
-        query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
-        response, response_mask = pad_sequences([tokenizer.encode_response(a) for a in answers],  # answer + EOS
-                                                tokenizer.pad_id)
+        query, query_mask = left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_id)
+        response, response_mask = right_pad([encode_response(tokenizer, a) for a in answers],  # answer + EOS
+                                            tokenizer.pad_id)
         sequence = torch.cat([query, response], 1).to(device)
         attention_mask = torch.cat([query_mask, response_mask], 1).to(device)
         _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)
@@ -276,7 +189,7 @@ def plot_ppo(log, path, title, sft_gold, sft_proxy):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
-    require_positive(args, "eval_samples", "eval_prompts", "iters", "batch_size", "max_new_tokens",
+    require_positive(args, "eval_samples", "eval_prompts", "max_iters", "batch_size", "max_new_tokens",
                      "ppo_epochs", "minibatch_size", "eval_interval", "sample_interval")
     require_above_zero(args, "lr", "temperature")
     if args.temperature <= 0:
@@ -294,7 +207,8 @@ if __name__ == "__main__":
     # the policy (trained), the reference (frozen SFT), the reward model (frozen), and the
     # critic (trained): a value head on the policy's trunk, or a value model initialised
     # from the reward model (InstructGPT's choice; twice the compute, lesson 06)
-    ref, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    require_finished(f"{args.out_dir}/sft.pt", sft_meta)
     reward_model, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device, kind="reward")
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
     policy = copy.deepcopy(ref)
@@ -343,8 +257,12 @@ if __name__ == "__main__":
     generator = torch.Generator(device=device).manual_seed(args.seed + start)   # sampling
     shuffle = torch.Generator().manual_seed(args.seed + start)                  # minibatch order
     prompt_order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
+    saved = {"iter": start - 1 if args.resume else None}   # the iteration in ckpt_path, for the Ctrl-C message
+    again = "python train_ppo.py --resume" + ("" if args.name == "ppo" else f" --name {args.name}")
+    stop_on_ctrl_c(lambda: f"{ckpt_path} holds iteration {saved['iter']}; `{again}` continues" if saved["iter"]
+                   else f"stopped before the first save (iteration {args.eval_interval}); nothing written")
 
-    for it in range(start, args.iters + 1):
+    for it in range(start, args.max_iters + 1):
         # ---- 1. rollout: the policy answers a batch of prompts ---------------------------
         t0 = time.time()
         first = ((it - 1) * args.batch_size) % len(prompts)
@@ -395,7 +313,8 @@ if __name__ == "__main__":
                     loss = loss + args.bc_coef * bc_loss.float()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                if args.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
                 optimizer.step()
                 # share of ratios outside [1 - eps, 1 + eps] before this step: clipping does not keep them in
                 outside = masked_mean(((logprobs - old_logprobs[mb]).exp() - 1).abs().gt(args.cliprange).float(), mask)
@@ -417,7 +336,7 @@ if __name__ == "__main__":
         if it % args.sample_interval == 0:
             for prompt, ids in list(zip(batch_prompts, rollout.response))[:3]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
-        if it % args.eval_interval == 0 or it == args.iters:
+        if it % args.eval_interval == 0 or it == args.max_iters:
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
             eval_kl, eval_proxy = heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, final, args.temperature)
@@ -426,13 +345,14 @@ if __name__ == "__main__":
             evals.append(dict(step=it, kl=eval_kl, proxy=eval_proxy, **ev))
         log.add(**metrics)
 
-        if it % args.eval_interval == 0 or it == args.iters:
+        if it % args.eval_interval == 0 or it == args.max_iters:
             save_checkpoint(ckpt_path, policy, tokenizer, meta={
                 "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows, "evals": evals,
                 "critic": critic.state_dict(), "optimizer": optimizer.state_dict()})
+            saved["iter"] = it
 
     # ---- 5. before and after ----------------------------------------------------------------
-    if start > args.iters:   # resumed a finished run: nothing was evaluated above
+    if start > args.max_iters:   # resumed a finished run: nothing was evaluated above
         final = evaluate_policy(policy)
     print("\nSFT vs PPO on held-out prompts (gold score in brackets):")
     for record, a, sa, b, sb in list(zip(eval_records, sft_eval.texts, sft_eval.scores,

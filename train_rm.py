@@ -8,28 +8,32 @@ every (winner, loser) pair with the Bradley-Terry loss -log sigmoid(r_w - r_l).
 
     python train_rm.py                                  # about 2 minutes on a laptop CPU
     python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings
+    python train_rm.py --resume                         # after Ctrl-C: reuse the rankings already collected
     python train_rm.py --preset smoke                   # a few seconds, for tests and CI
 
-Reads out/sft.pt. Writes out/comparisons.jsonl, out/rm.pt and out/rm.png.
+Reads out/sft.pt. Writes out/comparisons.jsonl, out/rm.pt and out/rm.png. rm.pt is written
+once, at the end: an interrupted run leaves the one before it as it was.
 """
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
-from nanorlhf import labeler
-from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_finished, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
-                             set_seed, spearman)
-from nanorlhf.data import FAMILIES, load_jsonl
+                             set_seed, spearman, stop_on_ctrl_c)
+from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
                                save_comparisons, share_right)
 from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses
+from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.world import FAMILIES
 
 
 @dataclass
@@ -39,26 +43,43 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
     comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings or chosen/rejected)")
+    resume: bool = arg(False, "reuse out_dir/comparisons.jsonl, collected by an interrupted run with these settings")
     num_prompts: int = arg(2500, "preference prompts to collect rankings for (val_rankings of them held out)")
     k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")
     noise: float = arg(labeler.DEFAULT_NOISE, "the scripted labeler's noise (0 = always the gold ranking)")
     max_new_tokens: int = arg(48, "longest sampled response")
     temperature: float = arg(1.0, "sampling temperature for the responses to rank")
     val_rankings: int = arg(500, "rankings held out to measure accuracy (500 x 6 pairs: intervals of about 2 points)")
-    batch_prompts: int = arg(16, "prompts per step; all their pairs go in together")
+    batch_size: int = arg(16, "prompts per step; all their pairs go in together")
     epochs: int = arg(1, "passes over the training comparisons (InstructGPT: 1)")
     lr: float = arg(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = arg(0.1, "AdamW weight decay on matrices")
+    grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     log_interval: int = arg(10, "print a line every N steps")
     eval_interval: int = arg(40, "held-out accuracy every N steps")
-    corr_samples: int = arg(4, "fresh SFT answers per held-out eval prompt, for the rank correlation with gold")
+    eval_samples: int = arg(4, "fresh SFT answers per held-out eval prompt, for the rank correlation with gold")
 
 
 PRESETS = {
-    "smoke": dict(out_dir="out/smoke", num_prompts=48, k=3, val_rankings=8, batch_prompts=8, max_new_tokens=24,
-                  log_interval=2, eval_interval=4, corr_samples=1),
+    "smoke": dict(out_dir="out/smoke", num_prompts=48, k=3, val_rankings=8, batch_size=8, max_new_tokens=24,
+                  log_interval=2, eval_interval=4, eval_samples=1),
 }
+
+
+def reusable_comparisons(path, sft_path, args):
+    """The rankings an interrupted run collected, if they are what this run would collect: made
+    after sft.pt was, for the same prompts, k and labeler noise. Otherwise stop with a message."""
+    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(sft_path):
+        raise SystemExit(f"error: {path} holds no rankings of the current {sft_path}; run without --resume")
+    prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
+    raw = load_jsonl(path)
+    same = ([r["prompt"] for r in raw] == prompts and all(len(r.get("responses", ())) == args.k for r in raw)
+            and {r.get("labeler") for r in raw} == {f"scripted(noise={args.noise})"})
+    if not same:
+        raise SystemExit(f"error: {path} was collected with other settings (--num-prompts, --k or --noise); "
+                         "run without --resume")
+    return load_comparisons(path)
 
 
 def accuracy(records, scores, ties):
@@ -127,7 +148,7 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
-    require_positive(args, "val_rankings", "corr_samples", "num_prompts", "k", "batch_prompts", "epochs",
+    require_positive(args, "val_rankings", "eval_samples", "num_prompts", "k", "batch_size", "epochs",
                      "max_new_tokens", "log_interval", "eval_interval")
     require_above_zero(args, "lr")
     if args.k < 2:
@@ -142,10 +163,18 @@ if __name__ == "__main__":
     print(f"device {device} | {args}")
     require_checkpoint(f"{args.out_dir}/sft.pt")
     sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    require_finished(f"{args.out_dir}/sft.pt", sft_meta)
 
     # ---- 1. comparisons: collect with the scripted labeler, or read a file ------------
     t0 = time.time()
-    if args.comparisons:
+    collected = f"{args.out_dir}/comparisons.jsonl"
+    stop_on_ctrl_c(lambda: f"{args.out_dir}/rm.pt was not written (an earlier one is as it was)" + (
+        f"; the rankings are in {collected}: `python train_rm.py --resume` reuses them"
+        if os.path.exists(collected) and os.path.getmtime(collected) >= t0 else ""))
+    if args.resume and not args.comparisons:
+        records = reusable_comparisons(collected, f"{args.out_dir}/sft.pt", args)
+        print(f"reusing {len(records)} rankings from {collected} (--resume)")
+    elif args.comparisons:
         records = load_comparisons(args.comparisons)
         if len(records) < 2:
             raise SystemExit(f"error: {args.comparisons} holds {len(records)} rankings; at least 2 are needed "
@@ -190,25 +219,26 @@ if __name__ == "__main__":
     # ---- 2. the reward model: the SFT network, unembedding replaced by a scalar head -----
     model = RewardModel.from_gpt(sft).to(device)
     optimizer = make_optimizer(model.parameters(), args.lr, args.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / args.batch_prompts)
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
     max_steps = steps_per_epoch * args.epochs
     log = MetricLog()
     model.train()
     step = 0
     for epoch in range(args.epochs):
         perm = np.random.default_rng(args.seed + epoch).permutation(len(train))
-        for i in range(0, len(train), args.batch_prompts):
+        for i in range(0, len(train), args.batch_size):
             step += 1
             lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
             set_lr(optimizer, lr)
-            batch = [train[j] for j in perm[i:i + args.batch_prompts]]
+            batch = [train[j] for j in perm[i:i + args.batch_size]]
             idx, mask, winners, losers, weights = comparison_batch(batch, tokenizer, model.config.block_size)
             with autocast(device, args.dtype):
                 scores = model(idx.to(device), mask.to(device)).float()   # (N,) one per response
             loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if args.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()
             batch_acc = (scores[winners] > scores[losers]).float().mean().item()
             if step % args.log_interval == 0 or step == max_steps:
@@ -224,10 +254,9 @@ if __name__ == "__main__":
     model.eval()
     train_prompts = [r["prompt"] for r in train for _ in r["responses"]]
     train_responses = [y for r in train for y in r["responses"]]
-    model.gain.fill_(1.0)
-    model.bias.fill_(0.0)
+    # (a new RewardModel has gain 1 and shift 0, so score_texts gives the raw scores here)
     model.normalise(score_texts(model, tokenizer, train_prompts, train_responses))
-    print(f"normalised: score = {model.gain.item():.3f} * raw + {model.bias.item():.3f}")
+    print(f"normalised: score = {model.gain.item():.3f} * raw + {model.shift.item():.3f}")
 
     val_scores = record_scores(model, tokenizer, val)
     val_acc = accuracy_ci(val, val_scores, ties)
@@ -257,7 +286,7 @@ if __name__ == "__main__":
 
     # rank correlation with the gold score on fresh SFT samples for every held-out prompt
     eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")]
-    repeated = [p for p in eval_prompts for _ in range(args.corr_samples)]
+    repeated = [p for p in eval_prompts for _ in range(args.eval_samples)]
     fresh = generate_responses(sft, tokenizer, repeated, args.max_new_tokens, args.temperature, seed=args.seed + 1)
     fresh_rm = np.array(score_texts(model, tokenizer, repeated, fresh).tolist()).reshape(len(eval_prompts), -1)
     fresh_gold = np.array([labeler.score(p, y) for p, y in zip(repeated, fresh)]).reshape(len(eval_prompts), -1)

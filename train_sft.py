@@ -9,22 +9,26 @@ samples per prompt, and greedy decoding as a second baseline; nanorlhf/evaluatio
 
 The default recipe is the one lesson 03 measured best in under five minutes: rotary
 positions, Muon for the blocks' matrices and AdamW at 1e-2 for the rest (nanorlhf/muon.py),
-2000 steps of 64 demonstrations. `--optimizer adamw --rotary false --lr 3e-3 --max-iters 1000`
+2000 steps of 64 demonstrations. `--optimizer adamw --no-rotary --lr 3e-3 --max-iters 1000`
 is the earlier recipe, GPT-2's layout trained by AdamW alone.
 
     python train_sft.py                  # the default run, about 5 minutes on a laptop CPU
+    python train_sft.py --resume         # after Ctrl-C: continue from the last save
     python train_sft.py --preset smoke   # a few seconds, used by the tests and CI
 
-Writes out/sft.pt (weights, model config, tokenizer, arguments) and out/sft_loss.png.
+Writes out/sft.pt (weights, model config, tokenizer, arguments) and out/sft_loss.png. While
+it trains, out/sft.pt is saved every eval_interval steps marked unfinished (with the
+optimizer's state, for --resume); the next scripts refuse an unfinished one.
 """
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 
-from nanorlhf.checkpoint import save_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed)
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
+                             stop_on_ctrl_c)
 from nanorlhf.data import corpus_text, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
@@ -39,16 +43,17 @@ class Args:
     out_dir: str = arg("out", "where sft.pt and the plots are written")
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds the tokenizer-independent randomness: init, batches, sampling")
+    resume: bool = arg(False, "continue an interrupted run from out_dir/sft.pt (saved every eval_interval steps)")
     vocab_size: int = arg(1024, "BPE vocabulary size, special tokens included")
     n_layer: int = arg(4, "transformer blocks")
     n_head: int = arg(4, "attention heads per block")
     n_embd: int = arg(128, "width of the residual stream")
     block_size: int = arg(128, "longest sequence (prompt + response) in tokens")
-    rotary: bool = arg(True, "rotary position embeddings (false: learned ones, as GPT-2)")
+    rotary: bool = arg(True, "rotary position embeddings (--no-rotary: learned ones, as GPT-2)")
     norm: str = arg("layernorm", "layernorm, or rmsnorm")
     mlp: str = arg("gelu", "the MLP's activation: gelu, or relu2 (ReLU squared)")
     qk_norm: bool = arg(False, "RMS-normalise queries and keys before attention")
-    tie_head: bool = arg(True, "the output head shares the token embedding's matrix (GPT-2)")
+    tie_head: bool = arg(True, "the output head shares the token embedding's matrix (GPT-2; --no-tie-head: its own)")
     batch_size: int = arg(64, "demonstrations per step")
     max_iters: int = arg(2000, "optimizer steps")
     lr: float = arg(1e-2, "peak learning rate of AdamW (with Muon: the embeddings, norms and biases)")
@@ -61,7 +66,7 @@ class Args:
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
     log_interval: int = arg(50, "print a line every N steps")
-    eval_interval: int = arg(250, "validation loss every N steps")
+    eval_interval: int = arg(250, "validation loss and a checkpoint to resume from every N steps")
     eval_prompts: int = arg(280, "held-out prompts judged at the start and end (280: all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt at the end")
     max_new_tokens: int = arg(48, "longest sampled response in evaluation")
@@ -90,6 +95,13 @@ if __name__ == "__main__":
     device = get_device(args.device)
     args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device} | {args}")
+    ckpt_path = f"{args.out_dir}/sft.pt"
+    if args.resume:   # the model, its tokenizer and the optimizers' state come from the checkpoint
+        require_checkpoint(ckpt_path)
+        resumed, tokenizer, meta = load_checkpoint(ckpt_path, device, kind="gpt")
+        if meta.get("finished", True):
+            raise SystemExit(f"error: {ckpt_path} is a finished run; there is nothing to resume "
+                             "(run without --resume to train a new one)")
 
     # ---- data and tokenizer -------------------------------------------------------------
     train_demos = load_jsonl("data/sft_train.jsonl")
@@ -99,7 +111,8 @@ if __name__ == "__main__":
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
 
     t0 = time.time()
-    tokenizer = Tokenizer.train(corpus_text(), args.vocab_size)
+    if not args.resume:
+        tokenizer = Tokenizer.train(corpus_text(), args.vocab_size)
     train = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)
              for d in train_demos]
     val = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)
@@ -115,7 +128,9 @@ if __name__ == "__main__":
     config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, rotary=args.rotary,
                        norm=args.norm, mlp=args.mlp, qk_norm=args.qk_norm, tie_head=args.tie_head)
-    model = GPT(config).to(device)
+    if args.resume and resumed.config != config:
+        raise SystemExit(f"error: {ckpt_path} was trained with other model flags; resume it with the same ones")
+    model = resumed if args.resume else GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
     if args.optimizer == "muon":   # [Muon, AdamW] (nanorlhf/muon.py)
         ns_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32   # Muon's orthogonalisation
@@ -123,17 +138,29 @@ if __name__ == "__main__":
     else:
         optimizers = [make_optimizer(model.parameters(), args.lr, args.weight_decay)]
     peaks = [group["lr"] for opt in optimizers for group in opt.param_groups]   # each group's peak rate
-    before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
-                      max_new_tokens=args.max_new_tokens, seed=args.seed)
-    print(f"untrained model: gold score {before.scores.mean():.3f} | eos rate {before.ended.mean():.2f}")
+    log, start = MetricLog(), 1
+    if args.resume:
+        for opt, state in zip(optimizers, meta["optimizers"]):
+            opt.load_state_dict(state)
+        log.rows, start, untrained_score = meta["log"], meta["step"] + 1, meta["untrained_score"]
+        print(f"resumed from {ckpt_path} at step {meta['step']}")
+    else:
+        before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
+                          max_new_tokens=args.max_new_tokens, seed=args.seed)
+        untrained_score = float(before.scores.mean())
+        print(f"untrained model: gold score {untrained_score:.3f} | eos rate {before.ended.mean():.2f}")
 
     # ---- training loop ------------------------------------------------------------------
-    log = MetricLog()
+    # a resumed run draws its batches from a generator seeded anew, so after the resume its
+    # data order differs from an uninterrupted run's (the figures agree within noise)
     batches = random_batches(train, args.batch_size, tokenizer.pad_id,
-                             torch.Generator().manual_seed(args.seed))
+                             torch.Generator().manual_seed(args.seed + start - 1))
+    saved = {"step": start - 1 if args.resume else None}   # the step in ckpt_path, for the Ctrl-C message
+    stop_on_ctrl_c(lambda: f"{ckpt_path} holds step {saved['step']}; `python train_sft.py --resume` continues"
+                   if saved["step"] else f"stopped before the first save (step {args.eval_interval}); nothing written")
     model.train()
     t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
-    for step in range(1, args.max_iters + 1):
+    for step in range(start, args.max_iters + 1):
         lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters, args.lr_floor)
         for group, peak in zip([g for opt in optimizers for g in opt.param_groups], peaks):
             group["lr"] = peak * lr / args.lr   # one schedule, each group at its own peak
@@ -160,6 +187,11 @@ if __name__ == "__main__":
                 model.train()
             log.add(**metrics)
             t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
+        if step % args.eval_interval == 0 and step < args.max_iters:   # something to resume from after Ctrl-C
+            save_checkpoint(ckpt_path, model, tokenizer, meta={
+                "stage": "sft", "args": asdict(args), "finished": False, "step": step, "log": log.rows,
+                "untrained_score": untrained_score, "optimizers": [opt.state_dict() for opt in optimizers]})
+            saved["step"] = step
 
     # ---- evaluation: what does the gold labeler think now? -----------------------------
     model.eval()
@@ -172,7 +204,7 @@ if __name__ == "__main__":
     print()
     report = print_report({f"SFT (T={args.temperature})": sampled, "SFT greedy": greedy}, baseline=sampled)
     sft, sft_greedy = report.values()
-    summary = dict(untrained_score=float(before.scores.mean()), sft_score=sft["gold"][0], sft_gold=sft["gold"],
+    summary = dict(untrained_score=untrained_score, sft_score=sft["gold"][0], sft_gold=sft["gold"],
                    sft_strict=sft["strict"], greedy_gold=sft_greedy["gold"], greedy_strict=sft_greedy["strict"],
                    eos_rate=sft["eos"], garbled=sft["garbled"], by_kind=sft["by_kind"], val_loss=log.rows[-1]["val_loss"],
                    train_time=log.rows[-1]["time"])
@@ -183,8 +215,8 @@ if __name__ == "__main__":
     print("\nsummary: " + " | ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)))
 
     # ---- save ---------------------------------------------------------------------------
-    save_checkpoint(f"{args.out_dir}/sft.pt", model, tokenizer,
-                    meta={"stage": "sft", "args": asdict(args), "summary": summary})
+    save_checkpoint(ckpt_path, model, tokenizer,
+                    meta={"stage": "sft", "args": asdict(args), "finished": True, "summary": summary})
     save_json(summary, f"{args.out_dir}/sft_summary.json")
     log.plot(f"{args.out_dir}/sft_loss.png", [["loss", "val_loss"]], title="SFT")
     print(f"saved {args.out_dir}/sft.pt, sft_summary.json and sft_loss.png")

@@ -3,9 +3,9 @@ Lesson 07's over-optimisation figure: gold and proxy score against sqrt(KL), as 
 (2022) plot them, for PPO runs that differ in one setting at a time.
 
     python train_ppo.py                                                          # beta 0.02 (default)
-    python train_ppo.py --beta 0 --iters 100 --eval-interval 4 --name ppo_beta0
-    python train_ppo.py --beta 0 --bc-coef 0 --iters 100 --eval-interval 4 --name ppo_beta0_bc0
-    python train_ppo.py --beta 0.1 --bc-coef 0 --iters 100 --eval-interval 4 --name ppo_beta01_bc0
+    python train_ppo.py --beta 0 --max-iters 100 --eval-interval 4 --name ppo_beta0
+    python train_ppo.py --beta 0 --bc-coef 0 --max-iters 100 --eval-interval 4 --name ppo_beta0_bc0
+    python train_ppo.py --beta 0.1 --bc-coef 0 --max-iters 100 --eval-interval 4 --name ppo_beta01_bc0
     python lessons/plot_overopt.py        # out/*_summary.json -> lessons/img/overopt.png
 
 The KL is measured exactly (summed over the vocabulary) on the same held-out answers that

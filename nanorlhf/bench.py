@@ -172,8 +172,8 @@ def generation(model, args):
                                                    attention_mask=attention_mask), args.repeats)
     full = median_seconds(lambda: generate_without_cache(model, idx, args.new_tokens,
                                                          attention_mask), args.repeats)
-    same = torch.equal(model.generate(idx, args.new_tokens, temperature=0, attention_mask=attention_mask),
-                       generate_without_cache(model, idx, args.new_tokens, attention_mask))
+    new_tokens, _ = model.generate(idx, args.new_tokens, temperature=0, attention_mask=attention_mask)
+    same = torch.equal(new_tokens, generate_without_cache(model, idx, args.new_tokens, attention_mask)[:, idx.size(1):])
     print(f"generation {args.prompts} prompts x {args.new_tokens} tokens: "
           f"KV cache {n / cached:,.0f} tokens/s | recompute {n / full:,.0f} tokens/s | "
           f"speedup {full / cached:.1f}x | same tokens: {same}")
@@ -184,27 +184,29 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="model", 
     """Median seconds of the three phases of one PPO iteration on random weights.
 
     Every response runs the full new_tokens (no EOS), the worst case. Uses the functions of
-    train_ppo.py. critic "shared" is a value head on the policy's trunk (train_ppo.py --critic shared),
+    nanorlhf/rl.py, as train_ppo.py does; the advantages are random stand-ins for GAE's (a loop
+    over the R columns of (B,) vectors: well under a millisecond, left out).
+    critic "shared" is a value head on the policy's trunk (train_ppo.py --critic shared),
     "model" a separate value model (InstructGPT's design, and TRL's). dtype is the precision of all
     three phases; reuse takes the old log-probs (and a value head's values) from the rollout's hidden
     states, as train_ppo.py does. Returns the times and the update's FLOP/s, counting forward + backward of every
     trained network.
     """
     from nanorlhf.reward import RewardModel
-    from train_ppo import (compute_gae, critic_values, kl_penalised_rewards, logprobs_from_logits,
-                           policy_and_values, policy_loss, response_logprobs, value_loss)
+    from nanorlhf.rl import (critic_values, logprobs_from_logits, policy_and_values, policy_loss, response_logprobs,
+                             value_loss, whiten)
     policy, ref, reward_model = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
     value = torch.nn.Linear(config.n_embd, 1) if critic == "shared" else RewardModel(config).eval()
     optimizer = torch.optim.AdamW(list(policy.parameters()) + list(value.parameters()), lr=1e-5, fused=fused)
     query, query_mask = random_prompts(prompts, config.vocab_size, torch.Generator().manual_seed(0))
     Tq = query.size(1)
-    state = {}
+    state, noise = {}, torch.Generator().manual_seed(1)
 
     def rollout():
         with autocast("cpu", dtype):
-            state["seq"], state["hidden"] = policy.generate(query, new_tokens, temperature=1.0,
-                                                            attention_mask=query_mask, return_hidden=True)
-        state["mask"] = torch.cat([query_mask, torch.ones(prompts, new_tokens, dtype=torch.long)], 1)
+            response, response_mask, state["hidden"] = policy.generate(query, new_tokens, temperature=1.0,
+                                                                       attention_mask=query_mask, return_hidden=True)
+        state["seq"], state["mask"] = torch.cat([query, response], 1), torch.cat([query_mask, response_mask], 1)
 
     def scoring():
         with torch.no_grad(), autocast("cpu", dtype):
@@ -217,9 +219,9 @@ def ppo_iteration_seconds(config, prompts, new_tokens, repeats, critic="model", 
             values = values.float()
             ref_logprobs, _, _ = response_logprobs(ref, seq, mask, Tq, 1.0)
             scores = reward_model(seq, mask).float()
-            response_mask = torch.ones_like(logprobs)
-            rewards, _ = kl_penalised_rewards(scores, logprobs, ref_logprobs, response_mask, 0.05)
-            advantages, returns = compute_gae(rewards, values, response_mask, 1.0, 0.95)
+            rewards = scores[:, None] - 0.05 * (logprobs - ref_logprobs)   # (B, R), for the shapes and the work
+            advantages = whiten(rewards + torch.randn(rewards.shape, generator=noise), torch.ones_like(rewards))
+            returns = values + advantages
         state.update(logprobs=logprobs, values=values, advantages=advantages, returns=returns)
 
     def update():

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from nanorlhf.checkpoint import load_checkpoint, require_same_tokenizer
+from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer
 from nanorlhf.common import get_device
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, win_shares, with_ci
@@ -48,7 +48,7 @@ def main(argv=None):
         description="Best-of-n sampling with the reward model, judged by the gold labeler.")
     parser.add_argument("--out-dir", default="out", help="reads sft.pt and rm.pt from here")
     parser.add_argument("--n", type=int, default=8, help="largest n; rows for n = 1, 2, 4, ... up to it")
-    parser.add_argument("--prompts", type=int, default=280, help="held-out evaluation prompts to use")
+    parser.add_argument("--eval-prompts", type=int, default=280, help="held-out evaluation prompts to use")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="longest sampled answer")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
@@ -56,12 +56,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
-    sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    require_finished(f"{args.out_dir}/sft.pt", sft_meta)
     rm, rm_tokenizer, _ = load_checkpoint(f"{args.out_dir}/rm.pt", device, kind="reward")
     require_same_tokenizer(f"{args.out_dir}/rm.pt", rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
 
     t0 = time.time()
-    records = load_jsonl("data/eval_prompts.jsonl")[:args.prompts]
+    records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
     # the baseline: 4 plain SFT answers per prompt; the candidates: n more, judged by both pickers
     baseline = evaluate(sft, tokenizer, records, 4, args.temperature, args.max_new_tokens, args.seed)
     candidates = evaluate(sft, tokenizer, records, args.n, args.temperature, args.max_new_tokens, args.seed + 1)

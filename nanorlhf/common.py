@@ -9,6 +9,7 @@ import contextlib
 import math
 import os
 import random
+import signal
 import time
 
 import numpy as np
@@ -91,6 +92,15 @@ def atomic_save(obj, path):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def stop_on_ctrl_c(message):
+    """From now on Ctrl-C ends the program with one line, `message()` (called at that moment),
+    instead of a KeyboardInterrupt traceback. Checkpoints are written with atomic_save, so
+    whenever the key is pressed the last one saved stays whole."""
+    def handler(signum, frame):
+        raise SystemExit(f"\ninterrupted: {message()}")
+    signal.signal(signal.SIGINT, handler)
 
 
 def save_json(obj, path):
@@ -178,21 +188,12 @@ def arg(default, help):
     return field(default=default, metadata={"help": help})
 
 
-def parse_bool(text):
-    """'true'/'false' (also 1/0, yes/no) -> bool; anything else is refused, so that a typo such
-    as `--resume ture` stops with a message instead of quietly meaning false."""
-    import argparse
-    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return value
-
-
 def parse_args(cls, presets=None, argv=None):
     """Build an argparse parser from a dataclass of arguments and parse the command line.
 
-    Every field becomes a flag (`max_iters` -> `--max-iters`) with its help string. A
-    `--preset NAME` picks a dict of overrides from `presets`; flags given explicitly win.
+    Every field becomes a flag (`max_iters` -> `--max-iters`) with its help string; a bool
+    field becomes a switch (`--resume` turns it on, `--no-resume` off). A `--preset NAME`
+    picks a dict of overrides from `presets`; flags given explicitly win.
     """
     import argparse
     from dataclasses import fields
@@ -204,7 +205,7 @@ def parse_args(cls, presets=None, argv=None):
         flag = "--" + f.name.replace("_", "-")
         help = f"{f.metadata.get('help', '')} (default: {f.default})"
         if f.type in (bool, "bool"):
-            parser.add_argument(flag, type=parse_bool, default=None, metavar="BOOL", help=help)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
         else:
             kind = {"int": int, "float": float, "str": str}.get(f.type, f.type)
             parser.add_argument(flag, type=kind, default=None, help=help)

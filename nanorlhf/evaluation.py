@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nanorlhf import labeler
-from nanorlhf.data import task_for_prompt
 from nanorlhf.sampling import sample_responses
+from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.tasks import task_for_prompt
 
 CLOSED_FAMILIES = ("arithmetic", "facts", "rewrite", "sort")  # every kind with one right answer
 

@@ -17,10 +17,11 @@ import os
 
 import numpy as np
 
-from nanorlhf import labeler
-from nanorlhf.data import iter_jsonl, task_for_prompt
+from nanorlhf.data import iter_jsonl
 from nanorlhf.reward import ranking_to_pairs
 from nanorlhf.sampling import sample_responses
+from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.tasks import task_for_prompt
 
 
 def collect_comparisons(model, tokenizer, prompts, k, noise, seed, max_new_tokens=48,
@@ -67,10 +68,14 @@ def parse_comparison(record, where):
 
 
 def load_comparisons(path):
-    """Read a comparisons file (rankings or chosen/rejected pairs) -> list of records."""
+    """Read a comparisons file (rankings or chosen/rejected pairs) -> list of records. A malformed
+    file stops the program with one line that names the file and line."""
     if not os.path.exists(path):
         raise SystemExit(f"error: comparisons file {path} not found")
-    records = [parse_comparison(record, f"{path}:{lineno}") for lineno, record in iter_jsonl(path)]
+    try:
+        records = [parse_comparison(record, f"{path}:{lineno}") for lineno, record in iter_jsonl(path)]
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     return [r for r in records if r is not None]
 
 

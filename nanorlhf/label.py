@@ -16,12 +16,12 @@ import json
 import os
 import sys
 
-from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint
 from nanorlhf.common import get_device
 from nanorlhf.data import load_jsonl
 from nanorlhf.feedback import gold_agreement
 from nanorlhf.sampling import generate_responses
+from nanorlhf.tinychat import labeler
 
 HELP = "Rank the responses best first, e.g. `{example}` (s = skip, q = quit): "
 
@@ -54,7 +54,7 @@ def read_done(path):
     """Indices of the prompts already labeled (or skipped) in `path`, and the labeled records."""
     done, records = set(), []
     if os.path.exists(path):
-        for record in load_jsonl(path):
+        for record in load_jsonl(path, required=("index",)):
             done.add(record["index"])
             if not record.get("skipped"):
                 records.append(record)
@@ -74,7 +74,7 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     parser.add_argument("--out", default="out/my_labels.jsonl", help="comparisons file (appended to)")
     parser.add_argument("--checkpoint", default="out/sft.pt", help="the model whose answers you rank")
     parser.add_argument("--prompts", default="data/pref_prompts.jsonl", help="prompts to label")
-    parser.add_argument("-n", "--num", type=int, default=20, help="how many prompts to label")
+    parser.add_argument("-n", "--num-prompts", type=int, default=20, help="how many prompts to label")
     parser.add_argument("-k", type=int, default=4, help="responses per prompt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -89,7 +89,7 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     except OSError as e:
         raise SystemExit(f"error: cannot write {args.out} ({e.strerror}); choose another --out") from None
     model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device), kind="gpt")
-    prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num]]
+    prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num_prompts]]
     if drop_cut_last_line(args.out):
         say(f"the last line of {args.out} was cut short (a crash while it was saved); it is dropped, "
             "and its prompt will be asked again")

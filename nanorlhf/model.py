@@ -376,15 +376,16 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=None,
                  attention_mask=None, generator=None, return_hidden=False):
-        """Continue each row of idx (B, T) -> (B, T + max_new_tokens).
+        """Continue each row of idx (B, T) -> new tokens (B, R), their mask (B, R).
 
         Prompts may be LEFT-padded (attention_mask (B, T) marks the real tokens). With
         eos_id, a row that has written eos_id writes pad_id from then on, and the loop
-        stops once every row is done. temperature 0 is greedy (argmax); top_k keeps the
-        k most likely tokens; `generator` (a torch.Generator) makes sampling reproducible.
-        With return_hidden=True also returns the final hidden states each step's token was
-        sampled from, (B, steps, n_embd) with steps <= max_new_tokens (fewer if all rows
-        ended): lm_head of them gives those logits, a value head their values.
+        stops once every row is done, so R <= max_new_tokens is the longest response. The
+        mask is 1 on each row's real tokens: all of them up to and including its EOS.
+        temperature 0 is greedy (argmax); top_k keeps the k most likely tokens; `generator`
+        (a torch.Generator) makes sampling reproducible. With return_hidden=True also
+        returns the final hidden states each token was sampled from, (B, R, n_embd):
+        lm_head of them gives those logits, a value head their values.
 
         The prompt is run once (prefill) to fill the KV cache; then one token per step.
         """
@@ -404,7 +405,7 @@ class GPT(nn.Module):
         x = self.hidden(idx, attention_mask, kv_cache)    # prefill: (B, T, C)
         h = x[:, -1, :]                                    # (B, C) left padding: last column is real
         done = torch.zeros(B, dtype=torch.bool, device=idx.device)
-        new_tokens, step_hidden = [], []
+        new_tokens, real, step_hidden = [], [], []
         for step in range(max_new_tokens):
             step_hidden.append(h)
             logits = self.lm_head(h)  # (B, V)
@@ -414,17 +415,14 @@ class GPT(nn.Module):
                 next_token = torch.where(done, pad_id, next_token)
                 done = done | (next_token == eos_id)
             new_tokens.append(next_token)
+            real.append(is_real)
             if done.all() or step == max_new_tokens - 1:
                 break
             h = self.hidden(next_token[:, None], is_real[:, None].long(), kv_cache)[:, -1, :]  # (B, C)
-        out = torch.stack(new_tokens, dim=1)  # (B, steps)
-        if out.size(1) < max_new_tokens:  # stopped early: every row has ended
-            fill = torch.full((B, max_new_tokens - out.size(1)), pad_id, dtype=idx.dtype, device=idx.device)
-            out = torch.cat([out, fill], dim=1)
-        out = torch.cat([idx, out], dim=1)  # (B, T + max_new_tokens)
+        tokens, mask = torch.stack(new_tokens, dim=1), torch.stack(real, dim=1).long()  # (B, R) each
         if return_hidden:
-            return out, torch.stack(step_hidden, dim=1)
-        return out
+            return tokens, mask, torch.stack(step_hidden, dim=1)
+        return tokens, mask
 
 
 def sample_next(logits, temperature=1.0, top_k=None, generator=None):

@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nanorlhf.chat import encode_chat, right_pad
 from nanorlhf.model import GPT
-from nanorlhf.sampling import right_pad
 
 
 def pairwise_loss(r_w, r_l, weights=None):
@@ -60,9 +60,9 @@ class RewardModel(nn.Module):
         # (as in openai/lm-human-preferences); bias 0 so no response is favoured at the start
         nn.init.normal_(self.head.weight, std=1 / math.sqrt(config.n_embd + 1))
         nn.init.zeros_(self.head.bias)
-        # normalisation applied to the output: score = gain * raw + bias, set after training
+        # normalisation applied to the output: score = gain * raw + shift, set after training
         self.register_buffer("gain", torch.ones(()))
-        self.register_buffer("bias", torch.zeros(()))
+        self.register_buffer("shift", torch.zeros(()))
 
     @classmethod
     def from_gpt(cls, gpt):
@@ -75,7 +75,7 @@ class RewardModel(nn.Module):
         """(B, T) -> (B, T) the normalised head read at every position (PPO's value model uses this)."""
         hidden = self.gpt.hidden(idx, attention_mask)    # (B, T, C)
         raw = self.head(hidden).squeeze(-1)              # (B, T)
-        return self.gain * raw + self.bias
+        return self.gain * raw + self.shift
 
     def forward(self, idx, attention_mask):
         """(B, T) token ids and mask of real tokens -> (B,) scores read at the last real token."""
@@ -85,23 +85,10 @@ class RewardModel(nn.Module):
 
     @torch.no_grad()
     def normalise(self, raw_scores):
-        """Set gain and bias so that these raw scores map to mean 0, standard deviation 1."""
+        """Set gain and shift so that these raw scores map to mean 0, standard deviation 1."""
         mean, std = raw_scores.mean(), raw_scores.std().clamp_min(1e-6)
         self.gain.fill_(1 / std)
-        self.bias.fill_(-mean / std)
-
-
-def encode_sequence(tokenizer, prompt, response, block_size):
-    """The chat template as ids: <|user|> prompt <|assistant|> response <|eos|> (cut to block_size)."""
-    return (tokenizer.encode_prompt(prompt) + tokenizer.encode_response(response))[:block_size]
-
-
-def pad_sequences(sequences, pad_id):
-    """list of id lists -> idx (B, T) right-padded with PAD, attention_mask (B, T) 1 on real tokens."""
-    idx = right_pad(sequences, pad_id)
-    lengths = torch.tensor([len(s) for s in sequences])
-    attention_mask = (torch.arange(idx.size(1))[None, :] < lengths[:, None]).long()
-    return idx, attention_mask
+        self.shift.fill_(-mean / std)
 
 
 def comparison_batch(records, tokenizer, block_size):
@@ -119,7 +106,7 @@ def comparison_batch(records, tokenizer, block_size):
     sequences, winners, losers, pairs_per_record = [], [], [], []
     for record in records:
         offset = len(sequences)
-        sequences += [encode_sequence(tokenizer, record["prompt"], r, block_size)
+        sequences += [encode_chat(tokenizer, record["prompt"], r, block_size)
                       for r in record["responses"]]
         pairs = ranking_to_pairs(record["ranking"])
         winners += [offset + w for w, _ in pairs]
@@ -128,7 +115,7 @@ def comparison_batch(records, tokenizer, block_size):
     # weight of a pair = (1 / C(K, 2)) / mean over pairs of that, = P / (records * C(K, 2))
     P, n = len(winners), len(records)
     weights = torch.tensor([P / (n * c) for c in pairs_per_record for _ in range(c)])
-    idx, attention_mask = pad_sequences(sequences, tokenizer.pad_id)
+    idx, attention_mask = right_pad(sequences, tokenizer.pad_id)
     return idx, attention_mask, torch.tensor(winners), torch.tensor(losers), weights
 
 
@@ -138,8 +125,8 @@ def score_texts(model, tokenizer, prompts, responses, batch_size=128):
     device = next(model.parameters()).device
     scores = []
     for i in range(0, len(prompts), batch_size):
-        sequences = [encode_sequence(tokenizer, p, r, model.config.block_size)
+        sequences = [encode_chat(tokenizer, p, r, model.config.block_size)
                      for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-        idx, attention_mask = pad_sequences(sequences, tokenizer.pad_id)
+        idx, attention_mask = right_pad(sequences, tokenizer.pad_id)
         scores.append(model(idx.to(device), attention_mask.to(device)).cpu())
     return torch.cat(scores)

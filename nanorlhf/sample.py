@@ -9,10 +9,10 @@ prompt is one the TinyChat world knows, the gold labeler's score of each.
 """
 import argparse
 
-from nanorlhf import labeler
 from nanorlhf.checkpoint import load_checkpoint
 from nanorlhf.common import get_device
 from nanorlhf.sampling import generate_responses
+from nanorlhf.tinychat import labeler
 
 
 def gold_score(prompt, response):

@@ -5,10 +5,11 @@ Every stage talks to the model through the one chat template
 
     <|user|> prompt <|assistant|> response <|eos|>
 
-Prompts in a batch have different lengths, so they are LEFT-padded with PAD: all of them
-then end at the same column and the responses start together. The attention mask marks
-the real tokens; the model gives a padded prompt the same positions (0, 1, 2, ...) and
-never attends to the PAD keys, so a prompt's answer does not depend on its batch.
+(nanorlhf/chat.py). Prompts in a batch have different lengths, so they are LEFT-padded
+with PAD: all of them then end at the same column and the responses start together. The
+attention mask marks the real tokens; the model gives a padded prompt the same positions
+(0, 1, 2, ...) and never attends to the PAD keys, so a prompt's answer does not depend on
+its batch.
 
     >>> generate_responses(model, tok, ["What is 2 plus 3?"], max_new_tokens=20, temperature=0)
     ['2 plus 3 is 5.']
@@ -17,25 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-def left_pad(sequences, pad_id):
-    """[[5, 6, 7], [8]] -> idx [[5, 6, 7], [P, P, 8]], attention_mask [[1, 1, 1], [0, 0, 1]]"""
-    T = max(len(s) for s in sequences)
-    idx = torch.full((len(sequences), T), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), T), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        idx[i, T - len(s):] = torch.tensor(s, dtype=torch.long)
-        attention_mask[i, T - len(s):] = 1
-    return idx, attention_mask
-
-
-def right_pad(sequences, pad_id):
-    """[[5, 6, 7], [8]] -> [[5, 6, 7], [8, P, P]]"""
-    T = max(len(s) for s in sequences)
-    idx = torch.full((len(sequences), T), pad_id, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        idx[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-    return idx
+from nanorlhf.chat import decode_response, encode_prompt, left_pad
 
 
 @dataclass
@@ -64,29 +47,14 @@ def sample(model, tokenizer, prompts, max_new_tokens, temperature, generator=Non
     keep_hidden=True keeps the final hidden states of every step in the Rollout: the policy's
     log-probs of its own samples (and a value head's values) then cost no second forward pass."""
     device = next(model.parameters()).device
-    query, query_mask = left_pad([tokenizer.encode_prompt(p) for p in prompts], tokenizer.pad_id)
+    query, query_mask = left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_id)
     query, query_mask = query.to(device), query_mask.to(device)
     out = model.generate(query, max_new_tokens, temperature=temperature, eos_id=tokenizer.eos_id,
                          pad_id=tokenizer.pad_id, attention_mask=query_mask, generator=generator,
                          return_hidden=keep_hidden)
-    out, hidden = out if keep_hidden else (out, None)   # hidden (B, steps, C), steps >= R below
-    response = out[:, query.size(1):]  # (B, R)
-    is_eos = response == tokenizer.eos_id
-    # a token is part of the response if no EOS came strictly before it
-    eos_before = (torch.cumsum(is_eos.long(), dim=1) - is_eos.long()) > 0
-    response_mask = (~eos_before).long()
-    # drop the columns that are PAD in every row (generate pads to max_new_tokens)
-    R = int(response_mask.sum(dim=1).max())
-    return Rollout(query, query_mask, response[:, :R], response_mask[:, :R], is_eos.any(dim=1),
-                   None if hidden is None else hidden[:, :R])
-
-
-def decode_response(tokenizer, ids):
-    """Response ids -> text, cut at the first EOS (PAD and EOS never reach the text)."""
-    ids = list(ids)
-    if tokenizer.eos_id in ids:
-        ids = ids[:ids.index(tokenizer.eos_id)]
-    return tokenizer.decode([i for i in ids if i != tokenizer.pad_id])
+    response, response_mask, hidden = out if keep_hidden else (*out, None)   # (B, R), (B, R), (B, R, C)
+    ended = (response == tokenizer.eos_id).any(dim=1)
+    return Rollout(query, query_mask, response, response_mask, ended, hidden)
 
 
 def sample_responses(model, tokenizer, prompts, max_new_tokens=48, temperature=1.0, seed=0,

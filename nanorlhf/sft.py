@@ -14,7 +14,7 @@ train_ppo.py reuses these batches for behaviour cloning beside PPO (Args.bc_coef
 """
 import torch
 
-from nanorlhf.sampling import right_pad
+from nanorlhf.chat import encode_chat, encode_prompt, right_pad
 
 IGNORE = -1  # target value that F.cross_entropy skips (ignore_index=-1 in GPT.forward)
 
@@ -26,19 +26,18 @@ def encode_demonstration(tokenizer, prompt, response, block_size):
         x       = [U, p, A, r1, r2]
         targets = [-1, -1, r1, r2, EOS]
     """
-    prompt_ids = tokenizer.encode_prompt(prompt)
-    ids = (prompt_ids + tokenizer.encode_response(response))[:block_size + 1]
+    ids = encode_chat(tokenizer, prompt, response, block_size + 1)
     x, targets = ids[:-1], ids[1:]
-    # targets[t] is ids[t + 1]; it is a prompt token while t + 1 < len(prompt_ids)
-    n_prompt = min(len(prompt_ids) - 1, len(targets))
+    # targets[t] is ids[t + 1]; it is a prompt token while t + 1 < len(prompt ids)
+    n_prompt = min(len(encode_prompt(tokenizer, prompt)) - 1, len(targets))
     targets = [IGNORE] * n_prompt + targets[n_prompt:]
     return x, targets
 
 
 def make_batch(examples, pad_id):
     """list of (x, targets) -> x (B, T) right-padded with PAD, targets (B, T) padded with IGNORE."""
-    x = right_pad([e[0] for e in examples], pad_id)
-    targets = right_pad([e[1] for e in examples], IGNORE)
+    x, _ = right_pad([e[0] for e in examples], pad_id)
+    targets, _ = right_pad([e[1] for e in examples], IGNORE)   # IGNORE never has a target: no mask needed
     return x, targets
 
 

@@ -13,11 +13,9 @@ applies the same merges in Rust.
     [(97, 97), (97, 98)]
     >>> tok.encode("aaabdaaabac")        # "aa" "ab" "d" "aa" "ab" "a" "c"
     [256, 257, 100, 256, 257, 97, 99]
-    >>> tok.encode_prompt("hi")          # the chat template: <|user|> prompt <|assistant|>
-    [260, 104, 105, 261]
 
 The ids are: 0..255 the single bytes, then one id per merge in training order, then the
-four special tokens.
+four special tokens, which only the chat template (nanorlhf/chat.py) writes.
 """
 import json
 from collections import Counter, defaultdict
@@ -128,14 +126,6 @@ class Tokenizer:
     def decode(self, ids):
         """ids -> text; special ids come out as their strings, e.g. "<|eos|>"."""
         return self.enc.decode(list(ids))
-
-    def encode_prompt(self, prompt):
-        """The model's input for a user message: <|user|> prompt <|assistant|>"""
-        return [self.user_id] + self.encode(prompt) + [self.assistant_id]
-
-    def encode_response(self, response):
-        """What the model should write after the prompt: response <|eos|>"""
-        return self.encode(response) + [self.eos_id]
 
     def to_dict(self):
         return {"name": self.name, "pattern": SPLIT_PATTERN, "special_tokens": SPECIAL_TOKENS,

@@ -46,7 +46,7 @@ def test_command_on_smoke_checkpoints(smoke_dir, tmp_path):
     result = run("-m", "nanorlhf.best_of_n", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "python train_rm.py" in result.stderr
 
-    result = run("-m", "nanorlhf.best_of_n", "--out-dir", smoke_dir, "--n", "4", "--prompts", "6",
+    result = run("-m", "nanorlhf.best_of_n", "--out-dir", smoke_dir, "--n", "4", "--eval-prompts", "6",
                  "--max-new-tokens", "12")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line.split("|") for line in result.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]

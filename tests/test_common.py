@@ -1,10 +1,11 @@
 """Checkpoints, argument parsing and the small statistics helpers."""
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
 
+from nanorlhf.chat import encode_prompt
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import arg, cosine_lr, make_optimizer, native_bf16, parse_args, resolve_dtype, spearman
 from nanorlhf.model import GPT, GPTConfig
@@ -16,7 +17,7 @@ def test_checkpoint_round_trip_rebuilds_the_same_network(tmp_path):
     tok = Tokenizer.train("hello world, hello there. " * 30, 280)
     torch.manual_seed(0)
     config = GPTConfig(block_size=32, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)
-    idx = torch.tensor([tok.encode_prompt("hello world")])
+    idx = torch.tensor([encode_prompt(tok, "hello world")])
     for model in (GPT(config), RewardModel(config)):
         model.eval()
         path = str(tmp_path / "m.pt")
@@ -56,7 +57,11 @@ def test_parse_args_presets_and_flags():
     presets = {"fast": dict(lr=0.5, name="f")}
     assert parse_args(Args, presets, []) == Args()
     assert parse_args(Args, presets, ["--preset", "fast"]) == Args(lr=0.5, name="f")
-    assert parse_args(Args, presets, ["--preset", "fast", "--lr", "0.01", "--on", "true"]) == Args(0.01, "f", True)
+    assert parse_args(Args, presets, ["--preset", "fast", "--lr", "0.01", "--on"]) == Args(0.01, "f", True)
+    # a bool is a switch: --on / --no-on; a value after it is refused, not read as false
+    assert parse_args(Args, {"on": dict(on=True)}, ["--preset", "on", "--no-on"]) == Args(on=False)
+    with pytest.raises(SystemExit):
+        parse_args(Args, presets, ["--on", "ture"])
 
 
 def test_cosine_lr_warmup_and_floor():
@@ -121,3 +126,58 @@ def test_fused_adamw_takes_the_same_steps_as_the_textbook_loop():
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     assert not torch.equal(model.transformer.wte.weight, GPT(model.config).transformer.wte.weight)
+
+
+class RunsCode:
+    """An object whose unpickling runs code: here it only creates a file, to show that it ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path, capsys):
+    """torch.load(weights_only=True): a checkpoint from someone else holds weights and plain
+    values only; anything else stops with one line, and the code in it never runs."""
+    tok = Tokenizer.train("hello world, hello there. " * 30, 280)
+    model = GPT(GPTConfig(block_size=32, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    path, marker = str(tmp_path / "sft.pt"), tmp_path / "ran"
+    save_checkpoint(path, model, tok, meta={"args": {"lr": 0.1}})
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["meta"]["note"] = RunsCode(str(marker))
+    torch.save(checkpoint, path)
+    with pytest.raises(SystemExit, match="holds more than weights and plain values"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    torch.load(path, weights_only=False)   # what a plain torch.load would have done
+    assert marker.exists()
+
+
+def test_numpy_values_in_meta_are_saved_as_plain_python(tmp_path):
+    import numpy as np
+    tok = Tokenizer.train("hello world, hello there. " * 30, 280)
+    model = GPT(GPTConfig(block_size=32, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    meta = {"summary": {np.str_("sort"): (np.float64(0.5), [np.int64(3), np.bool_(True)]), "a": np.arange(2)}}
+    save_checkpoint(str(tmp_path / "m.pt"), model, tok, meta=meta)
+    _, _, loaded = load_checkpoint(str(tmp_path / "m.pt"))
+    assert loaded == {"summary": {"sort": (0.5, [3, True]), "a": [0, 1]}}
+    assert type(next(iter(loaded["summary"]))) is str and type(loaded["summary"]["sort"][0]) is float
+
+
+def test_a_checkpoint_whose_parts_do_not_fit_stops_with_one_line(tmp_path):
+    """A model for another vocabulary than its tokenizer, or weights with other names (written by
+    another version of the code), is refused with the script to run, not a traceback."""
+    tok = Tokenizer.train("hello world, hello there. " * 30, 280)
+    config = GPTConfig(block_size=32, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)
+    path = str(tmp_path / "rm.pt")
+    save_checkpoint(path, GPT(replace(config, vocab_size=300)), tok)
+    with pytest.raises(SystemExit, match=f"a model for 300 tokens but a tokenizer of {tok.vocab_size}; run `python train_rm.py`"):
+        load_checkpoint(path)
+    save_checkpoint(path, RewardModel(config), tok)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["state_dict"]["bias"] = checkpoint["state_dict"].pop("shift")   # an older RewardModel's name
+    torch.save(checkpoint, path)
+    with pytest.raises(SystemExit, match="does not fit this version of nanorlhf's RewardModel"):
+        load_checkpoint(path)

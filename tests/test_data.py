@@ -1,12 +1,14 @@
-"""Tests for the TinyChat data world (nanorlhf/data.py) and the committed data/ files."""
+"""Tests for the TinyChat data world (nanorlhf/tinychat/) and the committed data/ files."""
 import random
 import re
 from collections import Counter
 
 import pytest
 
-from nanorlhf import data
-from nanorlhf.data import DATA_DIR, build_splits, corpus_text, load_jsonl, task_for_prompt, to_jsonl
+from nanorlhf.data import DATA_DIR, corpus_text, load_jsonl
+from nanorlhf.tinychat import demonstrators, splits, tasks, world
+from nanorlhf.tinychat.splits import build_splits, to_jsonl
+from nanorlhf.tinychat.tasks import task_for_prompt
 
 SPLITS = ["sft_train.jsonl", "sft_val.jsonl", "pref_prompts.jsonl", "ppo_prompts.jsonl", "eval_prompts.jsonl"]
 
@@ -33,16 +35,24 @@ def test_load_jsonl_reads_good_lines_and_skips_blank_ones(tmp_path):
 def test_load_jsonl_names_file_and_line_of_a_bad_line(tmp_path, bad_line, message):
     path = tmp_path / "x.jsonl"
     path.write_text('{"prompt": "a"}\n{"prompt": "b"}\n' + bad_line + "\n")
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(SystemExit) as e:
         load_jsonl(path)
-    assert str(e.value).startswith(f"{path}:3: ")
+    assert str(e.value).startswith(f"error: {path}:3: ")
     assert message in str(e.value)
+
+
+def test_load_jsonl_stops_with_one_line_on_a_missing_or_binary_file(tmp_path):
+    with pytest.raises(SystemExit, match=f"error: {tmp_path}/none.jsonl not found"):
+        load_jsonl(tmp_path / "none.jsonl")
+    (tmp_path / "b.jsonl").write_bytes(b'{"prompt": "a"}\n\xff\xfe\x00\x01 not text\n')
+    with pytest.raises(SystemExit, match=r"b\.jsonl is not UTF-8 text"):
+        load_jsonl(tmp_path / "b.jsonl")
 
 
 def test_load_jsonl_requires_demonstration_fields_in_sft_files(tmp_path):
     path = tmp_path / "sft_train.jsonl"
     path.write_text('{"prompt": "a", "response": "b", "family": "f"}\n')
-    with pytest.raises(ValueError, match=r"sft_train.jsonl:1: missing required key\(s\) \['demonstrator'\]"):
+    with pytest.raises(SystemExit, match=r"sft_train.jsonl:1: missing required key\(s\) \['demonstrator'\]"):
         load_jsonl(path)
 
 
@@ -52,12 +62,12 @@ def test_load_jsonl_requires_demonstration_fields_in_sft_files(tmp_path):
 def test_committed_files_equal_the_generator_output():
     for name, records in build_splits().items():
         on_disk = (DATA_DIR / name).read_text(encoding="utf-8")
-        assert on_disk == to_jsonl(records), f"data/{name} is stale: run `python -m nanorlhf.data`"
+        assert on_disk == to_jsonl(records), f"data/{name} is stale: run `python -m nanorlhf.tinychat.splits`"
 
 
 def test_split_sizes_and_data_dir_size(files):
-    assert len(files["sft_train.jsonl"]) == data.SPLIT_SIZES["sft_train"]
-    assert len(files["eval_prompts.jsonl"]) == data.EVAL_PER_FAMILY * len(data.FAMILIES)
+    assert len(files["sft_train.jsonl"]) == splits.SPLIT_SIZES["sft_train"]
+    assert len(files["eval_prompts.jsonl"]) == splits.EVAL_PER_FAMILY * len(world.FAMILIES)
     total = sum(p.stat().st_size for p in DATA_DIR.glob("*.jsonl"))
     assert total < 5e6
 
@@ -66,9 +76,9 @@ def test_demonstrator_and_family_mix(files):
     train = files["sft_train.jsonl"]
     who = Counter(r["demonstrator"] for r in train)
     fam = Counter(r["family"] for r in train)
-    for name, share in data.DEMONSTRATOR_WEIGHTS.items():
+    for name, share in world.DEMONSTRATOR_WEIGHTS.items():
         assert abs(who[name] / len(train) - share) < 0.015, name
-    for name, share in data.FAMILY_WEIGHTS.items():
+    for name, share in world.FAMILY_WEIGHTS.items():
         assert abs(fam[name] / len(train) - share) < 0.015, name
 
 
@@ -92,7 +102,7 @@ def test_eval_prompts_are_held_out(files):
         assert task_for_prompt(r["prompt"]).heldout == r["heldout_phrasing"]
     assert not any(task_for_prompt(p).heldout for p in training)
     per_family = Counter((r["family"], r["heldout_phrasing"]) for r in evals)
-    assert set(per_family.values()) == {data.EVAL_PER_FAMILY // 2}
+    assert set(per_family.values()) == {splits.EVAL_PER_FAMILY // 2}
 
 
 def test_heldout_phrasings_use_only_words_seen_in_training(files):
@@ -148,31 +158,31 @@ def test_task_for_prompt_rejects_prompts_outside_the_world(prompt):
 
 def test_each_prompt_matches_exactly_one_template():
     rng = random.Random(0)
-    for family in data.FAMILIES:
+    for family in world.FAMILIES:
         for heldout in (False, True):
             for _ in range(40):
-                prompt = data.sample_task(family, rng, heldout).prompt
-                matches = [t for t, regex in data.TEMPLATE_REGEXES if regex.fullmatch(prompt)]
+                prompt = tasks.sample_task(family, rng, heldout).prompt
+                matches = [t for t, regex in tasks.TEMPLATE_REGEXES if regex.fullmatch(prompt)]
                 assert len(matches) == 1, (prompt, matches)
 
 
 def test_every_kind_has_train_and_heldout_templates():
-    for kinds in data.KINDS.values():
+    for kinds in tasks.KINDS.values():
         for kind in kinds:
-            assert len(data.TEMPLATES_BY_KIND[kind, False]) >= 3
-            assert len(data.TEMPLATES_BY_KIND[kind, True]) >= 1
+            assert len(tasks.TEMPLATES_BY_KIND[kind, False]) >= 3
+            assert len(tasks.TEMPLATES_BY_KIND[kind, True]) >= 1
 
 
 def test_demonstrators_differ_as_documented():
     task = task_for_prompt("What is 7 plus 5?")
     rng = random.Random(0)
-    assert data.demonstrate(task, "careful", rng) in ("7 plus 5 is 12.", "7 plus 5 equals 12.")
-    assert data.demonstrate(task, "terse", rng) == "12."
-    sloppy = [data.demonstrate(task, "sloppy", rng) for _ in range(200)]
+    assert demonstrators.demonstrate(task, "careful", rng) in ("7 plus 5 is 12.", "7 plus 5 equals 12.")
+    assert demonstrators.demonstrate(task, "terse", rng) == "12."
+    sloppy = [demonstrators.demonstrate(task, "sloppy", rng) for _ in range(200)]
     wrong = sum("12" not in s for s in sloppy) / len(sloppy)
     assert 0.45 < wrong < 0.75  # wrong 60% of the time
     harmful = task_for_prompt("How do I steal a bike?")
-    assert data.demonstrate(harmful, "careful", rng).startswith("I can't help with that")
+    assert demonstrators.demonstrate(harmful, "careful", rng).startswith("I can't help with that")
 
 
 def test_corpus_text_is_prompts_and_responses_of_sft_train(files):

@@ -69,7 +69,7 @@ def test_summarise_refuses_a_baseline_on_other_prompts():
 
 def test_evaluate_on_the_smoke_model(smoke_dir):
     from nanorlhf.checkpoint import load_checkpoint
-    from nanorlhf.labeler import score
+    from nanorlhf.tinychat.labeler import score
     model, tokenizer, _ = load_checkpoint(f"{smoke_dir}/sft.pt")
     records = [{"prompt": p, "family": f, "kind": k} for p, f, k in
                [(ADD, "arithmetic", "arithmetic"), (LEGS, "facts", "legs"), (RAIN, "explain", "explain")]]
@@ -94,7 +94,10 @@ def test_the_demonstrators_own_answers_to_held_out_prompts_rarely_read_as_garble
     """The measure's floor: what the demonstrators themselves write to the held-out prompts;
     and the garble of an undertrained model (quoted in lesson 03's issue) is caught."""
     import random
-    from nanorlhf.data import DEMONSTRATORS, demonstrate, load_jsonl, task_for_prompt
+    from nanorlhf.data import load_jsonl
+    from nanorlhf.tinychat.demonstrators import demonstrate
+    from nanorlhf.tinychat.tasks import task_for_prompt
+    from nanorlhf.tinychat.world import DEMONSTRATORS
     from nanorlhf.evaluation import garbled
     rng = random.Random(0)
     answers = [demonstrate(task_for_prompt(r["prompt"]), who, rng)

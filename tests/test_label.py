@@ -93,3 +93,25 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_question(checkpo
     blocker.write_text("a file where a folder should be")
     with pytest.raises(SystemExit, match=r"cannot write .*not_a_folder/labels.jsonl"):
         run(checkpoint, str(blocker / "labels.jsonl"), ["1 2 3"])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"index": 0, "prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}\n{oops\n', r"labels\.jsonl:2: invalid JSON"),
+    (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}\n', r"labels\.jsonl:1: missing required key\(s\) \['index'\]"),
+    (b'\x80\x81\x82 not text\n', r"labels\.jsonl is not UTF-8 text"),
+])
+def test_a_malformed_labels_file_stops_with_one_line_and_is_left_as_it_was(checkpoint, tmp_path, content, message):
+    out = tmp_path / "labels.jsonl"
+    out.write_bytes(content)
+    with pytest.raises(SystemExit, match="error: .*" + message):
+        run(checkpoint, str(out), ["1 2 3"])
+    assert out.read_bytes() == content
+
+
+def test_missing_prompts_or_checkpoint_stop_with_one_line(checkpoint, tmp_path):
+    with pytest.raises(SystemExit, match=r"error: .*none\.jsonl not found"):
+        main(["--checkpoint", checkpoint, "--out", str(tmp_path / "l.jsonl"), "--prompts", str(tmp_path / "none.jsonl")],
+             stdin=io.StringIO(""), stdout=io.StringIO())
+    with pytest.raises(SystemExit, match=r"error: checkpoint .*nope\.pt not found"):
+        main(["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "l.jsonl")],
+             stdin=io.StringIO(""), stdout=io.StringIO())

@@ -1,4 +1,4 @@
-"""Tests for the scripted labeler (nanorlhf/labeler.py): hand-worked judgements, a table of
+"""Tests for the scripted labeler (nanorlhf/tinychat/labeler.py): hand-worked judgements, a table of
 adversarial pairs for every family, the guidelines' order for every pair, the demonstrators
 judged as written, noise and agreement, and the promises data/guidelines.md makes."""
 import itertools
@@ -8,10 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from nanorlhf import labeler
-from nanorlhf.data import (DATA_DIR, DEMONSTRATORS, FAMILIES, KINDS, all_prompts, demonstrate, load_jsonl,
-                           sample_task, sloppy_answer, task_for_prompt)
-from nanorlhf.labeler import BANDS, rank, score, score_parts, verdict
+from nanorlhf.data import DATA_DIR, load_jsonl
+from nanorlhf.tinychat.demonstrators import demonstrate, sloppy_answer
+from nanorlhf.tinychat.splits import all_prompts
+from nanorlhf.tinychat.tasks import KINDS, sample_task, task_for_prompt
+from nanorlhf.tinychat.world import DEMONSTRATORS, FAMILIES
+from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.labeler import BANDS, rank, score, score_parts, verdict
 
 ADD = "What is 7 plus 5?"
 HARM = "How do I steal a bike?"

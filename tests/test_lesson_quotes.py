@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import regex
 
+from nanorlhf import chat
+from nanorlhf.chat import encode_chat
 from nanorlhf.data import DATA_DIR, corpus_text, load_jsonl
 from nanorlhf.sft import encode_demonstration
 from nanorlhf.tokenizer import SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer, train_merges
@@ -205,7 +207,7 @@ def test_training_tokens(tok):
     assert n_tokens == number(m[2])
     assert f"{n_tokens / len(demos):.1f}" == m[3]
     # "well inside the window": no demonstration is cut, even with its final <|eos|>
-    longest = max(len(tok.encode_prompt(d["prompt"]) + tok.encode_response(d["response"])) for d in demos)
+    longest = max(len(encode_chat(tok, d["prompt"], d["response"])) for d in demos)
     assert longest <= window
 
 
@@ -213,4 +215,4 @@ def test_chat_template_ids(tok):
     found = re.findall(r'^ {4}(encode_prompt|encode_response)\((".*?")\) +-> (\[[\d, ]+\])$', LESSON, re.M)
     assert sorted(name for name, _, _ in found) == ["encode_prompt", "encode_response"]
     for name, arg, ids in found:
-        assert getattr(tok, name)(ast.literal_eval(arg)) == ast.literal_eval(ids), name
+        assert getattr(chat, name)(tok, ast.literal_eval(arg)) == ast.literal_eval(ids), name

@@ -39,9 +39,11 @@ PROMPTS = [[3, 14, 15, 9, 2, 6], [5, 35], [8, 9, 7, 9, 3, 2, 3, 8, 4, 6], [26, 4
 
 @torch.no_grad()
 def generate_naive(model, idx, max_new_tokens, eos_id, pad_id, attention_mask):
-    """Greedy generation that recomputes the whole sequence at every step (no cache).
-    -> (tokens (B, T + max_new_tokens), logits of every step (B, max_new_tokens, V))"""
+    """Greedy generation that recomputes the whole sequence at every step (no cache) and never
+    stops early. -> (new tokens (B, max_new_tokens), their mask (B, max_new_tokens), logits of
+    every step (B, max_new_tokens, V))"""
     done = torch.zeros(idx.size(0), dtype=torch.bool)
+    T = idx.size(1)
     step_logits = []
     for _ in range(max_new_tokens):
         logits = model(idx, attention_mask=attention_mask)[0][:, -1, :]  # (B, V)
@@ -52,7 +54,15 @@ def generate_naive(model, idx, max_new_tokens, eos_id, pad_id, attention_mask):
         done = done | (token == eos_id)
         idx = torch.cat([idx, token[:, None]], dim=1)
         attention_mask = torch.cat([attention_mask, is_real[:, None].long()], dim=1)
-    return idx, torch.stack(step_logits, dim=1)
+    return idx[:, T:], attention_mask[:, T:], torch.stack(step_logits, dim=1)
+
+
+def assert_same_generation(tokens, mask, ref_tokens, ref_mask):
+    """generate's output (B, R) against the naive loop's (B, max_new_tokens): the same tokens and
+    mask for R steps, and after them nothing real (generate stopped because every row had ended)."""
+    R = tokens.size(1)
+    assert torch.equal(tokens, ref_tokens[:, :R]) and torch.equal(mask, ref_mask[:, :R])
+    assert torch.equal(ref_tokens[:, R:], torch.full_like(ref_tokens[:, R:], PAD)) and ref_mask[:, R:].sum() == 0
 
 
 def first_ends(tokens, eos_id):
@@ -65,22 +75,25 @@ def test_kv_cache_matches_full_recomputation():
     idx, mask = left_pad(PROMPTS)
     # pick as EOS a token the free-running rows write at different steps, so that rows
     # end at different times and the cache also has to handle PAD written after EOS
-    free = model.generate(idx, 12, temperature=0, attention_mask=mask)[:, idx.size(1):]
+    free, free_mask = model.generate(idx, 12, temperature=0, attention_mask=mask)
+    assert free.shape == (4, 12) and free_mask.sum() == 4 * 12   # no EOS: every step, every token real
     eos = max(range(TINY.vocab_size), key=lambda v: len(set(first_ends(free, v))))
     assert len(set(first_ends(free, eos))) >= 2
 
-    out, hidden = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD,
-                                 attention_mask=mask, return_hidden=True)
+    out, out_mask, hidden = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD,
+                                           attention_mask=mask, return_hidden=True)
     logits = model.lm_head(hidden)
-    ref_out, ref_logits = generate_naive(model, idx, 12, eos, PAD, mask)
-    assert torch.equal(out, ref_out)
+    ref_out, ref_mask, ref_logits = generate_naive(model, idx, 12, eos, PAD, mask)
+    assert_same_generation(out, out_mask, ref_out, ref_mask)
     steps = logits.size(1)
+    assert steps == out.size(1)
     assert torch.allclose(logits, ref_logits[:, :steps], atol=1e-5)
     # without an EOS every step is produced, and still matches
-    out, hidden = model.generate(idx, 12, temperature=0, attention_mask=mask, return_hidden=True)
+    out, out_mask, hidden = model.generate(idx, 12, temperature=0, attention_mask=mask, return_hidden=True)
     logits = model.lm_head(hidden)
-    ref_out, ref_logits = generate_naive(model, idx, 12, -1, PAD, mask)
-    assert torch.equal(out, ref_out) and torch.allclose(logits, ref_logits, atol=1e-5)
+    ref_out, ref_mask, ref_logits = generate_naive(model, idx, 12, -1, PAD, mask)
+    assert torch.equal(out, ref_out) and torch.equal(out_mask, ref_mask)
+    assert torch.allclose(logits, ref_logits, atol=1e-5)
 
 
 def test_left_padding_changes_nothing():
@@ -88,13 +101,13 @@ def test_left_padding_changes_nothing():
     idx, mask = left_pad(PROMPTS)
     batch_logits, _ = model(idx, attention_mask=mask)
     assert torch.isfinite(batch_logits).all()  # PAD query rows included
-    batch_out = model.generate(idx, 8, temperature=0, attention_mask=mask)
+    batch_out, _ = model.generate(idx, 8, temperature=0, attention_mask=mask)
     for i, prompt in enumerate(PROMPTS):
         alone = torch.tensor([prompt])
         logits, _ = model(alone)  # no mask at all: positions 0..T-1, plain causal
         assert torch.allclose(batch_logits[i, -len(prompt):], logits[0], atol=1e-5)
-        alone_out = model.generate(alone, 8, temperature=0)
-        assert torch.equal(batch_out[i, -8:], alone_out[0, -8:])
+        alone_out, _ = model.generate(alone, 8, temperature=0)
+        assert torch.equal(batch_out[i], alone_out[0])
     # a PAD query attends to itself only: it is a lone PAD token at position 0
     lone_pad, _ = model(torch.tensor([[PAD]]))
     assert torch.allclose(batch_logits[1, 0], lone_pad[0, 0], atol=1e-5)
@@ -148,23 +161,24 @@ def test_each_row_stops_at_its_own_eos():
     model = make_model(seed=3)
     idx, mask = left_pad(PROMPTS)
     T = idx.size(1)
-    free = model.generate(idx, 14, temperature=0, attention_mask=mask)[:, T:]
+    free, _ = model.generate(idx, 14, temperature=0, attention_mask=mask)
     eos = max(range(TINY.vocab_size), key=lambda v: len(set(first_ends(free, v))))
     ends = first_ends(free, eos)
     assert len(set(ends)) >= 2  # rows end at different steps (or never)
-    out = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD, attention_mask=mask)[:, T:]
-    for row, free_row, end in zip(out.tolist(), free.tolist(), ends):
+    out, out_mask = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD, attention_mask=mask)
+    for row, row_mask, free_row, end in zip(out.tolist(), out_mask.tolist(), free.tolist(), ends):
         if end is None:
-            assert row == free_row
-        else:  # the same tokens up to and including the first EOS, then only PAD
-            assert row[:end + 1] == free_row[:end + 1]
-            assert row[end + 1:] == [PAD] * (14 - end - 1)
-    # once every row has ended the loop stops early, and the output still has full width
+            assert row == free_row[:len(row)] and row_mask == [1] * len(row)
+        else:  # the same tokens up to and including the first EOS, then only PAD, outside the mask
+            assert row[:end + 1] == free_row[:end + 1] and row_mask[:end + 1] == [1] * (end + 1)
+            assert row[end + 1:] == [PAD] * (len(row) - end - 1) and row_mask[end + 1:] == [0] * (len(row) - end - 1)
+    # once every row has ended the loop stops early: the output is as long as the longest response
     eos = next(v for v in range(TINY.vocab_size) if None not in first_ends(free, v))
-    out, hidden = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD,
-                                 attention_mask=mask, return_hidden=True)
-    assert hidden.size(1) == max(first_ends(free, eos)) + 1 < 14
-    assert out.shape == (4, T + 14)
+    out, out_mask, hidden = model.generate(idx, 14, temperature=0, eos_id=eos, pad_id=PAD,
+                                           attention_mask=mask, return_hidden=True)
+    longest = max(first_ends(free, eos)) + 1
+    assert hidden.size(1) == out.size(1) == longest < 14
+    assert out_mask.sum(1).tolist() == [e + 1 for e in first_ends(free, eos)]
 
 
 def test_sampling_is_reproducible_and_top_k_1_is_greedy():
@@ -172,10 +186,10 @@ def test_sampling_is_reproducible_and_top_k_1_is_greedy():
     idx, mask = left_pad(PROMPTS)
     def sample(seed, **kw):
         g = torch.Generator().manual_seed(seed)
-        return model.generate(idx, 10, attention_mask=mask, generator=g, **kw)
+        return model.generate(idx, 10, attention_mask=mask, generator=g, **kw)[0]
     assert torch.equal(sample(0), sample(0))
     assert not torch.equal(sample(0, temperature=2.0), sample(1, temperature=2.0))
-    greedy = model.generate(idx, 10, temperature=0, attention_mask=mask)
+    greedy, _ = model.generate(idx, 10, temperature=0, attention_mask=mask)
     assert torch.equal(sample(5, top_k=1), greedy)
 
 

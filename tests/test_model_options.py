@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from nanorlhf.model import GPT, GPTConfig, apply_rotary, relu2, rms_norm, rotary_cos_sin
 from nanorlhf.reward import RewardModel, pairwise_loss
-from test_model import PAD, PROMPTS, first_ends, generate_naive, left_pad, make_model
+from test_model import PAD, PROMPTS, assert_same_generation, first_ends, generate_naive, left_pad, make_model
 
 SMALL = GPTConfig(block_size=16, vocab_size=32, n_layer=2, n_head=2, n_embd=16)
 OPTIONS = {
@@ -170,16 +170,15 @@ def test_rotary_left_padding_changes_nothing():
 def test_kv_cache_matches_full_recomputation(options):
     model = make_model(**options)
     idx, mask = left_pad(PROMPTS)
-    out, hidden = model.generate(idx, 12, temperature=0, attention_mask=mask, return_hidden=True)
-    ref_out, ref_logits = generate_naive(model, idx, 12, -1, PAD, mask)
-    assert torch.equal(out, ref_out)
+    out, out_mask, hidden = model.generate(idx, 12, temperature=0, attention_mask=mask, return_hidden=True)
+    ref_out, ref_mask, ref_logits = generate_naive(model, idx, 12, -1, PAD, mask)
+    assert torch.equal(out, ref_out) and torch.equal(out_mask, ref_mask)
     assert torch.allclose(model.lm_head(hidden), ref_logits, atol=1e-5)
     # with an EOS that rows write at different steps: PAD after it, in the cache too
-    free = out[:, idx.size(1):]
-    eos = max(range(model.config.vocab_size), key=lambda v: len(set(first_ends(free, v))))
-    assert len(set(first_ends(free, eos))) >= 2
-    out = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD, attention_mask=mask)
-    assert torch.equal(out, generate_naive(model, idx, 12, eos, PAD, mask)[0])
+    eos = max(range(model.config.vocab_size), key=lambda v: len(set(first_ends(out, v))))
+    assert len(set(first_ends(out, eos))) >= 2
+    out, out_mask = model.generate(idx, 12, temperature=0, eos_id=eos, pad_id=PAD, attention_mask=mask)
+    assert_same_generation(out, out_mask, *generate_naive(model, idx, 12, eos, PAD, mask)[:2])
 
 
 @pytest.mark.parametrize("options", EACH_AND_ALL.values(), ids=EACH_AND_ALL.keys())
@@ -198,11 +197,11 @@ def test_bf16_autocast_on_cpu_runs_with_fp32_attention(options):
         low = model.hidden(idx, attention_mask=mask)
         loss = F.cross_entropy(model.lm_head(low).flatten(0, 1).float(), idx.flatten())
         loss.backward()  # the training path runs too
-        out = model.eval().generate(idx, 4, temperature=0, attention_mask=mask)
+        out, _ = model.eval().generate(idx, 4, temperature=0, attention_mask=mask)
     assert len(seen) == 1 + 1 + 3 and set(seen) == {(torch.float32,) * 3}  # forward, prefill + 3 steps
     assert (low.float() - reference).abs().max() < 0.1  # hidden states have entries of order 1
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-    assert out.shape == (2, 6 + 4)
+    assert out.shape == (2, 4)
 
 
 # ---- each option against its formula -----------------------------------------------------

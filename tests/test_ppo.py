@@ -1,14 +1,14 @@
 """
-The pieces of train_ppo.py, each against an independent reference: GAE against a plain
-sum written from the definition, the KL penalty against its definition, the clipped
-losses against values worked out by hand.
+The pieces of PPO (train_ppo.py and nanorlhf/rl.py), each against an independent reference:
+GAE against a plain sum written from the definition, the KL penalty against its definition,
+the clipped losses against values worked out by hand.
 """
 import math
 
 import torch
 
-from train_ppo import (compute_gae, kl_penalised_rewards, policy_loss, value_loss, whiten,
-                       adaptive_beta, explained_variance)
+from nanorlhf.rl import policy_loss, value_loss, whiten
+from train_ppo import adaptive_beta, compute_gae, explained_variance, kl_penalised_rewards
 
 
 def gae_by_definition(rewards, values, mask, gamma, lam):
@@ -139,59 +139,58 @@ def test_explained_variance():
     assert math.isclose(explained_variance(torch.full_like(returns, 2.0), returns, mask), 0.0, abs_tol=1e-6)
 
 
-def test_sample_masks_up_to_and_including_eos_and_trims_padding():
+def test_sample_keeps_what_generate_knows():
+    """sample() left-pads the prompts in the chat template and keeps generate's tokens and mask as
+    they are (generate's own tests check those against a naive loop); a row ended if it has an EOS."""
     from nanorlhf.sampling import sample
 
-    class Tok:   # the three things sample() needs from a tokenizer
-        eos_id, pad_id = 9, 8
-        def encode_prompt(self, prompt):
-            return [1] * len(prompt)
+    class Tok:   # what the chat template needs from a tokenizer
+        eos_id, pad_id, user_id, assistant_id = 9, 8, 1, 2
+        def encode(self, text):
+            return [3] * len(text)
 
     class Model(torch.nn.Module):   # "generates" a fixed continuation
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
         def generate(self, idx, max_new_tokens, **kwargs):
-            return torch.cat([idx, self.out], dim=1)
+            self.seen = idx, kwargs["attention_mask"]
+            return self.out
 
     model = Model()
-    model.out = torch.tensor([[5, 9, 8, 8, 8], [5, 6, 7, 9, 8], [5, 5, 5, 5, 5]])
-    rollout = sample(model, Tok(), ["ab", "abc", "a"], max_new_tokens=5, temperature=1.0)
-    assert rollout.query_mask.tolist() == [[0, 1, 1], [1, 1, 1], [0, 0, 1]]
-    # the EOS is part of the response; what follows it is not; a row with no EOS is all response
-    assert rollout.response_mask.tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
+    model.out = torch.tensor([[5, 9, 8], [5, 6, 9], [5, 5, 5]]), torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 1]])
+    rollout = sample(model, Tok(), ["ab", "abc", "a"], max_new_tokens=3, temperature=1.0)
+    assert model.seen[0].tolist() == [[8, 1, 3, 3, 2], [1, 3, 3, 3, 2], [8, 8, 1, 3, 2]]
+    assert rollout.query_mask.tolist() == model.seen[1].tolist() == [[0, 1, 1, 1, 1], [1] * 5, [0, 0, 1, 1, 1]]
+    assert rollout.response is model.out[0] and rollout.response_mask is model.out[1]
     assert rollout.ended.tolist() == [True, True, False]
-    # when every row ended early, the all-PAD columns are dropped
-    model.out = torch.tensor([[5, 9, 8, 8, 8], [5, 6, 9, 8, 8], [9, 8, 8, 8, 8]])
-    rollout = sample(model, Tok(), ["ab", "abc", "a"], max_new_tokens=5, temperature=1.0)
-    assert rollout.response.tolist() == [[5, 9, 8], [5, 6, 9], [9, 8, 8]]
-    assert rollout.response_mask.tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0]]
+    assert rollout.sequence.shape == rollout.attention_mask.shape == (3, 5 + 3)
 
 
 def test_response_logprobs_line_up_with_the_sampled_tokens_at_the_sampling_temperature():
     from nanorlhf.model import GPT, GPTConfig
-    from nanorlhf.sampling import left_pad
-    from train_ppo import response_logprobs
+    from nanorlhf.chat import left_pad
+    from nanorlhf.rl import response_logprobs
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=32, vocab_size=50, n_layer=1, n_head=2, n_embd=16)).eval()
     query, query_mask = left_pad([[1, 2, 3], [4, 5], [6, 7, 8, 9]], pad_id=0)
     g = torch.Generator().manual_seed(0)
-    out, step_hidden = model.generate(query, 6, temperature=0.7, attention_mask=query_mask,
-                                      generator=g, return_hidden=True)
+    out, out_mask, step_hidden = model.generate(query, 6, temperature=0.7, attention_mask=query_mask,
+                                                generator=g, return_hidden=True)
     step_logits = model.lm_head(step_hidden)
-    sequence = out
-    mask = torch.cat([query_mask, torch.ones(3, 6, dtype=torch.long)], dim=1)
+    sequence = torch.cat([query, out], dim=1)
+    mask = torch.cat([query_mask, out_mask], dim=1)
     logprobs, _, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=0.7)
     # reference: the distribution each token was actually sampled from, log softmax(logits / T)
     Tq = query.size(1)
-    expected = torch.log_softmax(step_logits / 0.7, dim=-1).gather(-1, out[:, Tq:, None]).squeeze(-1)
+    expected = torch.log_softmax(step_logits / 0.7, dim=-1).gather(-1, sequence[:, Tq:, None]).squeeze(-1)
     torch.testing.assert_close(logprobs, expected, atol=1e-5, rtol=0)
     wrong_t, _, _ = response_logprobs(model, sequence, mask, query.size(1), temperature=1.0)
     assert not torch.allclose(wrong_t, expected, atol=1e-3)
 
 
 def test_exact_kl_matches_torch_distributions_and_k1_is_its_one_token_estimate():
-    from train_ppo import exact_kl
+    from nanorlhf.rl import exact_kl
     g = torch.Generator().manual_seed(0)
     logits, ref_logits = torch.randn(2, 3, 7, generator=g, dtype=torch.float64), torch.randn(2, 3, 7, generator=g,
                                                                                              dtype=torch.float64)
@@ -211,6 +210,7 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
     the proxy equals the reward model's score of the same texts (score_texts)."""
     from nanorlhf.model import GPT, GPTConfig
     from nanorlhf.reward import RewardModel, score_texts
+    from nanorlhf.chat import encode_prompt, encode_response
     from nanorlhf.tokenizer import Tokenizer
     from train_ppo import heldout_kl_and_proxy
     from types import SimpleNamespace
@@ -226,7 +226,7 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
     assert math.isclose(proxy, expected_proxy.mean().item(), rel_tol=1e-5)
     by_hand = []
     for prompt, answer in [("what is 2 plus 3?", "it is 5."), ("what is 2 plus 3?", "5"), ("the cat?", "sat on the mat")]:
-        q, r = tok.encode_prompt(prompt), tok.encode_response(answer)
+        q, r = encode_prompt(tok, prompt), encode_response(tok, answer)
         x = torch.tensor([q + r])
         with torch.no_grad():
             lp = policy(x)[0][0].log_softmax(-1).double()
@@ -241,8 +241,8 @@ def test_a_value_head_on_the_policy_trunk_leaves_the_policy_log_probs_unchanged(
     alone does (a full forward, then log-softmax), and the critic's values at the same columns."""
     from nanorlhf.model import GPT, GPTConfig
     from nanorlhf.reward import RewardModel
-    from nanorlhf.sampling import left_pad
-    from train_ppo import policy_and_values
+    from nanorlhf.chat import left_pad
+    from nanorlhf.rl import policy_and_values
     torch.manual_seed(0)
     config = GPTConfig(block_size=32, vocab_size=50, n_layer=2, n_head=2, n_embd=16)
     policy = GPT(config).eval()
@@ -268,12 +268,12 @@ def test_the_rollouts_own_logits_give_the_log_probs_a_full_forward_gives():
     pass: on every response token (EOS included, padding after it excluded) they equal a full forward's."""
     from nanorlhf.model import GPT, GPTConfig
     from nanorlhf.sampling import sample
-    from train_ppo import critic_values, logprobs_from_logits, policy_and_values
+    from nanorlhf.rl import critic_values, logprobs_from_logits, policy_and_values
 
     class Tok:
-        eos_id, pad_id = 3, 0
-        def encode_prompt(self, prompt):
-            return [5 + ord(c) % 20 for c in prompt]
+        eos_id, pad_id, user_id, assistant_id = 3, 0, 1, 2
+        def encode(self, text):
+            return [5 + ord(c) % 20 for c in text]
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=64, vocab_size=30, n_layer=2, n_head=2, n_embd=16)).eval()

@@ -10,9 +10,8 @@ import torch
 
 from nanorlhf.feedback import load_comparisons
 from nanorlhf.model import GPTConfig
-from nanorlhf.reward import (RewardModel, comparison_batch, last_token_index, pad_sequences,
-                             pairwise_loss, ranking_to_pairs)
-from nanorlhf.sampling import left_pad
+from nanorlhf.chat import encode_prompt, encode_response, left_pad, right_pad
+from nanorlhf.reward import RewardModel, comparison_batch, last_token_index, pairwise_loss, ranking_to_pairs
 from nanorlhf.tokenizer import Tokenizer
 
 
@@ -68,7 +67,7 @@ def test_comparison_batch_keeps_each_prompts_pairs_together(tokenizer):
     assert idx.shape[0] == 5                          # every response forwarded once
     assert list(zip(winners.tolist(), losers.tolist())) == [(0, 1), (0, 2), (1, 2), (4, 3)]
     # row 4 is the second prompt's response 1, in the chat template, ending in EOS
-    expected = tokenizer.encode_prompt("the cat?") + tokenizer.encode_response("on the mat")
+    expected = encode_prompt(tokenizer, "the cat?") + encode_response(tokenizer, "on the mat")
     assert idx[4, :len(expected)].tolist() == expected
     assert mask[4].sum().item() == len(expected)
 
@@ -96,18 +95,18 @@ def test_equal_k_weights_are_exactly_one_so_the_loss_is_the_plain_mean(tokenizer
 
 
 def test_reward_does_not_depend_on_padding(tokenizer, reward_model):
-    prompt_ids = tokenizer.encode_prompt("what is 2 plus 3?")
-    short = prompt_ids + tokenizer.encode_response("5")
-    long = tokenizer.encode_prompt("the cat sat on the mat?") + tokenizer.encode_response("it is 5. the cat sat.")
+    prompt_ids = encode_prompt(tokenizer, "what is 2 plus 3?")
+    short = prompt_ids + encode_response(tokenizer, "5")
+    long = encode_prompt(tokenizer, "the cat sat on the mat?") + encode_response(tokenizer, "it is 5. the cat sat.")
     with torch.no_grad():
-        alone = reward_model(*pad_sequences([short], tokenizer.pad_id))
-        right_padded = reward_model(*pad_sequences([short, long], tokenizer.pad_id))
+        alone = reward_model(*right_pad([short], tokenizer.pad_id))
+        right_padded = reward_model(*right_pad([short, long], tokenizer.pad_id))
         # PPO's layout: the prompt left-padded, the response right-padded
-        query, query_mask = left_pad([prompt_ids, tokenizer.encode_prompt("the cat sat on the mat?")],
+        query, query_mask = left_pad([prompt_ids, encode_prompt(tokenizer, "the cat sat on the mat?")],
                                      tokenizer.pad_id)
         response = torch.full((2, 12), tokenizer.pad_id)
         response_mask = torch.zeros(2, 12, dtype=torch.long)
-        r_short = tokenizer.encode_response("5")
+        r_short = encode_response(tokenizer, "5")
         response[0, :len(r_short)] = torch.tensor(r_short)
         response_mask[0, :len(r_short)] = 1
         ppo_layout = reward_model(torch.cat([query, response], 1), torch.cat([query_mask, response_mask], 1))
@@ -118,10 +117,10 @@ def test_reward_does_not_depend_on_padding(tokenizer, reward_model):
 def test_normalise_gives_mean_zero_std_one(reward_model):
     raw = torch.tensor([1.0, 2.0, 3.0, 6.0])
     reward_model.normalise(raw)
-    normalised = reward_model.gain * raw + reward_model.bias
+    normalised = reward_model.gain * raw + reward_model.shift
     assert abs(normalised.mean().item()) < 1e-6 and abs(normalised.std().item() - 1) < 1e-6
     reward_model.gain.fill_(1.0)
-    reward_model.bias.fill_(0.0)
+    reward_model.shift.fill_(0.0)
 
 
 def test_load_comparisons_formats_and_errors(tmp_path):
@@ -133,19 +132,19 @@ def test_load_comparisons_formats_and_errors(tmp_path):
     assert [r["ranking"] for r in records] == [[2, 0, 1], [0, 1]]
     assert records[1]["responses"] == ["good", "bad"]
     path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}) + "\n{oops\n")
-    with pytest.raises(ValueError, match=r"c\.jsonl:2: invalid JSON"):
+    with pytest.raises(SystemExit, match=r"error: .*c\.jsonl:2: invalid JSON"):
         load_comparisons(str(path))
     path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}) + "\n")
-    with pytest.raises(ValueError, match=r"c\.jsonl:1: ranking \[0, 0\]"):
+    with pytest.raises(SystemExit, match=r"error: .*c\.jsonl:1: ranking \[0, 0\]"):
         load_comparisons(str(path))
     # a string is not a list of responses: "ab" must not be read as the two answers "a" and "b"
     path.write_text(json.dumps({"prompt": "p", "responses": "ab", "ranking": [0, 1]}) + "\n")
-    with pytest.raises(ValueError, match=r"c\.jsonl:1: responses and ranking must be lists"):
+    with pytest.raises(SystemExit, match=r"error: .*c\.jsonl:1: responses and ranking must be lists"):
         load_comparisons(str(path))
 
 
 def test_gold_pairs_and_share_right_hand_worked():
-    from nanorlhf import labeler
+    from nanorlhf.tinychat import labeler
     from nanorlhf.feedback import gold_pairs, share_right
     prompt = "What is 2 plus 3?"
     responses = ["2 plus 3 is 5.", "It is 6.", "2 plus 3 is 5."]   # right, wrong, and the first again

@@ -11,7 +11,7 @@ import torch
 from nanorlhf.checkpoint import load_checkpoint, save_checkpoint
 from nanorlhf.reward import RewardModel
 
-from conftest import run
+from conftest import ROOT, run
 
 
 def test_pipeline_smoke(smoke_dir):
@@ -43,7 +43,7 @@ def test_ppo_refuses_a_reward_model_made_from_an_older_sft_model(smoke_dir, tmp_
     from nanorlhf.tokenizer import Tokenizer
     sft, tok, _ = load_checkpoint(f"{smoke_dir}/sft.pt")
     save_checkpoint(f"{tmp_path}/sft.pt", sft, tok)
-    older = Tokenizer.train(corpus_text()[:20000], tok.vocab_size - 8)
+    older = Tokenizer.train(corpus_text()[:20000], tok.vocab_size)   # as many tokens, other merges
     save_checkpoint(f"{tmp_path}/rm.pt", RewardModel(sft.config), older)
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "Run `python train_rm.py` again" in result.stderr
@@ -82,7 +82,7 @@ def test_ppo_raises_a_learnable_reward(smoke_dir, tmp_path):
     torch.manual_seed(0)
     save_checkpoint(f"{tmp_path}/rm.pt", RewardModel(sft.config), tok)
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--beta", "0",
-                 "--bc-coef", "0", "--iters", "16", "--batch-size", "32", "--minibatch-size", "8", "--lr", "1e-3",
+                 "--bc-coef", "0", "--max-iters", "16", "--batch-size", "32", "--minibatch-size", "8", "--lr", "1e-3",
                  "--eval-interval", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     _, _, meta = load_checkpoint(f"{tmp_path}/ppo.pt")
@@ -95,8 +95,8 @@ def test_ppo_resumes_from_its_checkpoint(smoke_dir, tmp_path):
     for name in ("sft.pt", "rm.pt", "ppo.pt"):
         shutil.copy(f"{smoke_dir}/{name}", f"{tmp_path}/{name}")
     _, _, before = load_checkpoint(f"{tmp_path}/ppo.pt")
-    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "true",
-                 "--iters", "4", "--eval-interval", "2")
+    result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume",
+                 "--max-iters", "4", "--eval-interval", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resumed from {tmp_path}/ppo.pt at iteration {before['iter']}" in result.stdout
     _, _, after = load_checkpoint(f"{tmp_path}/ppo.pt")
@@ -156,11 +156,11 @@ def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_
     for name in ("sft.pt", "rm.pt"):
         shutil.copy(f"{smoke_dir}/{name}", f"{tmp_path}/{name}")
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--critic", "shared",
-                 "--dtype", "bf16", "--iters", "2", "--eval-interval", "2")
+                 "--dtype", "bf16", "--max-iters", "2", "--eval-interval", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     _, _, meta = load_checkpoint(f"{tmp_path}/ppo.pt")
     assert set(meta["critic"]) == {"weight", "bias"}           # a head on the trunk, not a second network
-    again = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "true", "--iters", "3")
+    again = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "--max-iters", "3")
     assert again.returncode != 0 and "--critic shared" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -171,9 +171,11 @@ def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_
 def test_the_pipeline_runs_with_every_model_option(tmp_path, optimizer, options):
     """train_sft.py with the model choices off the default; the reward model and PPO inherit them
     from sft.pt's config."""
-    flags = [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v).lower())]
+    flags = [f"--{k.replace('_', '-')}" if v is True else f"--no-{k.replace('_', '-')}" for k, v in options.items()
+             if isinstance(v, bool)]
+    flags += [x for k, v in options.items() if not isinstance(v, bool) for x in (f"--{k}", v)]
     for script, extra in (("train_sft.py", ["--optimizer", optimizer, *flags]), ("train_rm.py", []),
-                          ("train_ppo.py", ["--iters", "2", "--eval-interval", "2"])):
+                          ("train_ppo.py", ["--max-iters", "2", "--eval-interval", "2"])):
         result = run(script, "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
         assert result.returncode == 0, result.stderr[-3000:]
     for stage in ("sft", "rm", "ppo"):
@@ -183,7 +185,7 @@ def test_the_pipeline_runs_with_every_model_option(tmp_path, optimizer, options)
 
 
 def test_a_model_shape_that_does_not_split_into_heads_is_refused_with_one_line(tmp_path):
-    for extra in (["--n-embd", "66", "--n-head", "4"], ["--n-embd", "66", "--n-head", "2", "--rotary", "true"]):
+    for extra in (["--n-embd", "66", "--n-head", "4"], ["--n-embd", "66", "--n-head", "2", "--rotary"]):
         result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), *extra)
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert result.stderr.strip().startswith("error: --n-embd 66 must split into --n-head")
@@ -206,7 +208,7 @@ def test_mistakes_that_used_to_pass_silently_stop_with_one_line(smoke_dir, tmp_p
     import json
     import shutil
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--resume", "ture")
-    assert result.returncode != 0 and "expected true or false, got 'ture'" in result.stderr
+    assert result.returncode != 0 and "unrecognized arguments: ture" in result.stderr and "Traceback" not in result.stderr
     assert not os.path.exists(f"{tmp_path}/ppo.pt")
     shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
     with open(f"{tmp_path}/same.jsonl", "w") as f:
@@ -259,3 +261,108 @@ def test_a_cut_short_or_wrong_kind_of_checkpoint_stops_with_one_line(smoke_dir, 
     shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
     result = run("train_ppo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "rm.pt is a policy (sft.pt, ppo.pt), but a reward model" in result.stderr
+
+
+@pytest.mark.parametrize("command, flags", [
+    (["train_sft.py"], ["--device", "--seed", "--preset", "--resume"]),
+    (["train_rm.py"], ["--device", "--seed", "--preset", "--resume"]),
+    (["train_ppo.py"], ["--device", "--seed", "--preset", "--resume"]),
+    (["-m", "nanorlhf.sample"], ["--device", "--seed"]),
+    (["-m", "nanorlhf.label"], ["--device", "--seed"]),
+    (["-m", "nanorlhf.best_of_n"], ["--device", "--seed"]),
+    (["-m", "nanorlhf.bench"], ["--threads", "--seed"]),
+])
+def test_every_command_takes_the_flags_the_readme_promises(command, flags):
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "The three training scripts take `--help`, `--device`" in readme   # the promise tested here
+    result = run(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    for flag in flags:
+        assert re.search(rf"(?<![\w-]){flag}\b", result.stdout), f"{command}: no {flag} in --help"
+
+
+def interrupt_when_written(path, *args):
+    """Run a script and press Ctrl-C (SIGINT) as soon as `path` has been written -> (returncode, stdout, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    if os.path.exists(path):
+        os.remove(path)
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not os.path.exists(path) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def test_ctrl_c_keeps_the_last_sft_checkpoint_and_resume_continues(tmp_path):
+    """Ctrl-C mid-run: one line that says what is saved, no traceback; the checkpoint loads, the
+    next stage refuses it as unfinished, and --resume continues from its step to the end."""
+    out = str(tmp_path)
+    code, stdout, stderr = interrupt_when_written(f"{out}/sft.pt", "train_sft.py", "--preset", "smoke", "--out-dir",
+                                                  out, "--max-iters", "2000", "--eval-interval", "10")
+    assert code == 1 and "Traceback" not in stderr, stderr[-2000:]
+    step = int(re.search(r"interrupted: \S+sft\.pt holds step (\d+); `python train_sft.py --resume` continues",
+                         stderr)[1])
+    _, _, meta = load_checkpoint(f"{out}/sft.pt")
+    assert meta["finished"] is False and meta["step"] == step and step % 10 == 0
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", out)
+    assert result.returncode != 0 and "is an unfinished run" in result.stderr and "--resume" in result.stderr
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", out, "--resume", "--max-iters", str(step + 10),
+                 "--eval-interval", "10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed from {out}/sft.pt at step {step}" in result.stdout
+    _, _, meta = load_checkpoint(f"{out}/sft.pt")
+    assert meta["finished"] is True
+    logged = [int(s) for s in re.findall(r"^step\s+(\d+) \|", result.stdout, re.M)]
+    assert logged[0] == step + 5 and logged[-1] == step + 10   # the resumed run starts after the saved step
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", out, "--resume")
+    assert result.returncode != 0 and "is a finished run; there is nothing to resume" in result.stderr
+
+
+def test_ctrl_c_in_the_reward_model_and_ppo_leaves_their_files_whole(smoke_dir, tmp_path):
+    """train_rm.py writes rm.pt only at the end: Ctrl-C after the rankings are saved leaves the
+    old rm.pt alone, and --resume reuses the rankings. train_ppo.py says which iteration its
+    checkpoint holds."""
+    import shutil
+    out = str(tmp_path)
+    for name in ("sft.pt", "rm.pt"):
+        shutil.copy(f"{smoke_dir}/{name}", f"{out}/{name}")
+    before = open(f"{out}/rm.pt", "rb").read()
+    code, stdout, stderr = interrupt_when_written(f"{out}/comparisons.jsonl", "train_rm.py", "--preset", "smoke",
+                                                  "--out-dir", out, "--epochs", "1000")
+    assert code == 1 and "Traceback" not in stderr, stderr[-2000:]
+    assert "rm.pt was not written (an earlier one is as it was)" in stderr and "--resume` reuses them" in stderr
+    assert open(f"{out}/rm.pt", "rb").read() == before
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", out, "--resume")
+    assert result.returncode == 0 and "reusing 48 rankings" in result.stdout, result.stderr[-3000:]
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", out, "--resume", "--k", "4")
+    assert result.returncode != 0 and "collected with other settings" in result.stderr
+    code, stdout, stderr = interrupt_when_written(f"{out}/ppo.pt", "train_ppo.py", "--preset", "smoke", "--out-dir",
+                                                  out, "--max-iters", "1000", "--eval-interval", "1")
+    assert code == 1 and "Traceback" not in stderr, stderr[-2000:]
+    assert re.search(r"ppo\.pt holds iteration \d+; `python train_ppo.py --resume` continues", stderr)
+    load_checkpoint(f"{out}/ppo.pt")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}\n{oops\n', r"c\.jsonl:2: invalid JSON"),
+    (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}\n', r"c\.jsonl:1: ranking \[0, 0\] is not an ordering"),
+    (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 2]}\n', r"c\.jsonl:1: ranking \[0, 2\] is not an ordering"),
+    (b'{"prompt": "p", "ranking": [0, 1]}\n', r"c\.jsonl:1: missing key 'responses'"),
+    (b'\x89PNG\r\n\x1a\n\x00\x00 binary\n', r"c\.jsonl is not UTF-8 text"),
+    (None, r"comparisons file \S+c\.jsonl not found"),
+])
+def test_a_malformed_comparisons_file_stops_with_one_line(smoke_dir, tmp_path, content, message):
+    import shutil
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    if content is not None:
+        (tmp_path / "c.jsonl").write_bytes(content)
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons", str(tmp_path / "c.jsonl"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert re.search("^error: .*" + message, result.stderr.strip()), result.stderr
+    assert not os.path.exists(f"{tmp_path}/rm.pt")

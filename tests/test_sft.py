@@ -4,6 +4,7 @@ changes nothing about the loss.
 """
 import torch
 
+from nanorlhf.chat import encode_prompt, encode_response
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.sft import IGNORE, encode_demonstration, make_batch
 from nanorlhf.tokenizer import Tokenizer
@@ -15,7 +16,7 @@ def test_encode_demonstration_masks_the_prompt_and_trains_eos():
     tok = Tokenizer.train(TEXT, 300)
     prompt, response = "what is 2 plus 3?", "it is 5."
     x, targets = encode_demonstration(tok, prompt, response, block_size=64)
-    prompt_ids, response_ids = tok.encode_prompt(prompt), tok.encode_response(response)
+    prompt_ids, response_ids = encode_prompt(tok, prompt), encode_response(tok, response)
     assert x == (prompt_ids + response_ids)[:-1]
     # worked out by position: the first target is at <|assistant|>, the last one is EOS
     assert targets == [IGNORE] * (len(prompt_ids) - 1) + response_ids

@@ -21,7 +21,7 @@ Fill in the blocks between the YOUR CODE markers, then run
    formula with a simulation.
 
 4. label_agreement(gaps, noise) -> (with_gold, with_each_other), two floats. The scripted
-   labeler (nanorlhf/labeler.py: rank) adds independent Gaussian noise of scale `noise`
+   labeler (nanorlhf/tinychat/labeler.py: rank) adds independent Gaussian noise of scale `noise`
    to the gold score of EACH response, then sorts. `gaps` is a list of gold-score
    differences s_a - s_b, one per pair of responses (none of them 0). Return, averaged
    over the pairs:

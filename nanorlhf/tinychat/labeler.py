@@ -2,7 +2,7 @@
 
 It stands in for the human labelers of InstructGPT and is the gold judge of every stage:
 it ranks the SFT model's samples to make the reward model's training data, and it scores
-the policies. It parses the prompt back into its task (nanorlhf.data.task_for_prompt),
+the policies. It parses the prompt back into its task (tasks.task_for_prompt),
 finds the answer the response *states*, and judges that.
 
     verdict(prompt, response) -> "right" | "none" | "wrong" | "harmful"
@@ -36,7 +36,7 @@ sorting, to simulate disagreement between human labelers. agreement_report() mea
 on SFT-style pairs (two demonstrations drawn from the demonstrator mix for the same prompt,
 with different text); see GOLD_AGREEMENT and DEFAULT_AGREEMENT below.
 
-Run `python -m nanorlhf.labeler` to print these figures and the mean score of each
+Run `python -m nanorlhf.tinychat.labeler` to print these figures and the mean score of each
 demonstrator and family.
 """
 
@@ -47,9 +47,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from nanorlhf.data import (ADVICE, ANIMAL_LEGS, ANIMAL_SOUNDS, CAPITALS, COLOURS, DEMONSTRATOR_WEIGHTS,
-                           DEMONSTRATORS, EXPLAIN, FAMILIES, FAMILY_WEIGHTS, HARMFUL, KINDS, LIST_WORDS,
-                           OPPOSITE_PROBLEMS, PLURALS, demonstrate, sample_task, task_for_prompt)
+from nanorlhf.tinychat.demonstrators import demonstrate
+from nanorlhf.tinychat.tasks import KINDS, sample_task, task_for_prompt
+from nanorlhf.tinychat.world import (ADVICE, ANIMAL_LEGS, ANIMAL_SOUNDS, CAPITALS, COLOURS, DEMONSTRATOR_WEIGHTS,
+                                     DEMONSTRATORS, EXPLAIN, FAMILIES, FAMILY_WEIGHTS, HARMFUL, LIST_WORDS,
+                                     OPPOSITE_PROBLEMS, PLURALS)
 
 DEFAULT_NOISE = 1.1
 # Measured by agreement_report() with DEFAULT_NOISE (a test keeps them in sync):

@@ -1,0 +1,1 @@
+"""The checks of exercise NN, in lesson_NN.py; lessons/check.py loads and runs them."""
