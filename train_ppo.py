@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from nanorlhf.chat import decode_response, encode_prompt, encode_response, left_pad, right_pad
+from nanorlhf.chat import decode_response
 from nanorlhf.checkpoint import (load_checkpoint, require_checkpoint, require_finished, require_same_tokenizer,
                                  save_checkpoint)
 from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import evaluate, fmt, print_report, summarise
+from nanorlhf.evaluation import (evaluate, fmt, gold_rewards, gold_scale, heldout_kl, print_report, print_samples,
+                                 summarise)
+from nanorlhf.reward import score_texts
 from nanorlhf.rl import (critic_values, exact_kl, logprobs_from_logits, masked_mean, policy_and_values, policy_loss,
                          response_logprobs, value_loss, whiten)
 from nanorlhf.sampling import sample
@@ -65,6 +67,7 @@ class Args:
     grad_clip: float = arg(1.0, "clip the gradient norm of policy and critic together to this (0 = off)")
     cliprange_value: float = arg(0.2, "value clip around the rollout's values")
     vf_coef: float = arg(0.1, "weight of the value loss")
+    reward: str = arg("rm", "rm: the reward model's score; gold: the gold labeler's, normalised the same way (the upper bound)")
     critic: str = arg("model", "model: a separate value model initialised from the RM; shared: a value head on the policy's trunk")
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     bc_coef: float = arg(0.5, "weight of behaviour cloning: the SFT loss on demonstrations, added to each update (0 = plain PPO)")
@@ -132,27 +135,10 @@ def explained_variance(values, returns, mask):
     return (1.0 - var_diff / var_returns.clamp_min(1e-8)).item()
 
 
-@torch.no_grad()
-def heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, ev, temperature, batch_size=64):
-    """Exact KL(policy || reference) and reward-model score of an evaluation's answers, means per answer.
-
-    Gao et al. (2022) plot the gold and the proxy score of the same answers against sqrt(KL).
-    """
-    device = next(policy.parameters()).device
+def heldout_proxy(reward_model, tokenizer, ev):
+    """The reward model's mean score of an evaluation's answers: the proxy beside the gold score."""
     pairs = [(r["prompt"], a) for r, answers in zip(ev.records, ev.texts) for a in answers]
-    kl, proxy = [], []
-    for i in range(0, len(pairs), batch_size):
-        prompts, answers = zip(*pairs[i:i + batch_size])
-        query, query_mask = left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_id)
-        response, response_mask = right_pad([encode_response(tokenizer, a) for a in answers],  # answer + EOS
-                                            tokenizer.pad_id)
-        sequence = torch.cat([query, response], 1).to(device)
-        attention_mask = torch.cat([query_mask, response_mask], 1).to(device)
-        _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)
-        _, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, query.size(1), temperature)
-        kl.append((exact_kl(logp_all, ref_logp_all) * response_mask.to(device)).sum(1).cpu())
-        proxy.append(reward_model(sequence, attention_mask).cpu())
-    return torch.cat(kl).mean().item(), torch.cat(proxy).mean().item()
+    return score_texts(reward_model, tokenizer, *zip(*pairs)).mean().item()
 
 
 def plot_ppo(log, path, title, sft_gold, sft_proxy):
@@ -189,6 +175,7 @@ def plot_ppo(log, path, title, sft_gold, sft_proxy):
 
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
+    started = time.time()
     require_positive(args, "eval_samples", "eval_prompts", "max_iters", "batch_size", "max_new_tokens",
                      "ppo_epochs", "minibatch_size", "eval_interval", "sample_interval")
     require_above_zero(args, "lr", "temperature")
@@ -196,6 +183,7 @@ if __name__ == "__main__":
         raise SystemExit("error: --temperature must be above 0; PPO needs the log-probabilities "
                          "of the distribution it samples from (greedy decoding has none)")
     require_choice(args, "critic", ("model", "shared"))
+    require_choice(args, "reward", ("rm", "gold"))
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
     device = get_device(args.device)
@@ -230,9 +218,13 @@ if __name__ == "__main__":
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
     sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
-    _, sft_proxy = heldout_kl_and_proxy(ref, ref, reward_model, tokenizer, sft_eval, args.temperature)
+    sft_proxy = heldout_proxy(reward_model, tokenizer, sft_eval)
     print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
           f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
+    if args.reward == "gold":   # on the reward model's scale: SFT's answers to 256 training prompts at mean 0, std 1
+        scale = gold_scale(ref, tokenizer, load_jsonl("data/ppo_prompts.jsonl")[:256], args.temperature,
+                           args.max_new_tokens, seed=args.seed)
+        print("reward: the gold labeler's score, normalised as (gold - {:.3f}) / {:.3f}".format(*scale))
     if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
                  for d in load_jsonl("data/sft_train.jsonl")]
@@ -283,7 +275,11 @@ if __name__ == "__main__":
             old_values = critic_values(critic, rollout.hidden, sequence, attention_mask, Tq).float()  # (B, R)
             ref_logprobs, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, Tq, args.temperature)
             true_kl = exact_kl(logp_all, ref_logp_all) * response_mask    # logged beside k1, not used
-            scores = reward_model(sequence, attention_mask).float()                        # (B,)
+            if args.reward == "gold":   # what the reward model stands in for: the judge itself
+                texts = [decode_response(tokenizer, ids.tolist()) for ids in rollout.response]
+                scores = gold_rewards(batch_prompts, texts, scale).to(device)                   # (B,)
+            else:
+                scores = reward_model(sequence, attention_mask).float()                    # (B,)
             # a response that never emitted EOS was cut off: the reward model's score of it, less a fixed
             # penalty (the N+ "EOS trick" would replace the score with a constant instead; lesson 06)
             scores = scores - args.missing_eos_penalty * (~rollout.ended).float()
@@ -339,7 +335,8 @@ if __name__ == "__main__":
         if it % args.eval_interval == 0 or it == args.max_iters:
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
-            eval_kl, eval_proxy = heldout_kl_and_proxy(policy, ref, reward_model, tokenizer, final, args.temperature)
+            eval_kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
+            eval_proxy = heldout_proxy(reward_model, tokenizer, final)
             metrics.update(gold=ev["gold"][0], win_rate=ev["win"][0], strict=ev["strict"][0] if ev["strict"] else 0.0,
                            eval_eos=ev["eos"], eval_kl=eval_kl, eval_proxy=eval_proxy)
             evals.append(dict(step=it, kl=eval_kl, proxy=eval_proxy, **ev))
@@ -354,11 +351,7 @@ if __name__ == "__main__":
     # ---- 5. before and after ----------------------------------------------------------------
     if start > args.max_iters:   # resumed a finished run: nothing was evaluated above
         final = evaluate_policy(policy)
-    print("\nSFT vs PPO on held-out prompts (gold score in brackets):")
-    for record, a, sa, b, sb in list(zip(eval_records, sft_eval.texts, sft_eval.scores,
-                                         final.texts, final.scores))[:8]:
-        print(f"  > {record['prompt']}\n    SFT [{sa[0]:+.2f}] {a[0]}\n    PPO [{sb[0]:+.2f}] {b[0]}")
-    print()
+    print_samples(eval_records, {"SFT": sft_eval, "PPO": final})
     # greedy against greedy too: does RLHF beat simply decoding the SFT model more conservatively?
     ppo_greedy = evaluate_policy(policy, temperature=0)
     report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "PPO": final,
@@ -372,7 +365,7 @@ if __name__ == "__main__":
           f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
                "ppo_greedy": report["PPO greedy"], "win_vs_sft_greedy": against_greedy, "kl": log.rows[-1]["kl"],
-               "sft_proxy": sft_proxy, "evals": evals,
+               "sft_proxy": sft_proxy, "evals": evals, "wall_time": time.time() - started,
                "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
     plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta}, bc={args.bc_coef})",
              float(sft_eval.scores.mean()), sft_proxy)

@@ -29,7 +29,7 @@ from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
 from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
-                               save_comparisons, share_right)
+                               save_comparisons, share_right, split_rankings)
 from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses
 from nanorlhf.tinychat import labeler
@@ -188,10 +188,7 @@ if __name__ == "__main__":
         print(f"collected {len(records)} rankings of {args.k} responses "
               f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
               f"-> {args.out_dir}/comparisons.jsonl")
-    order = np.random.default_rng(args.seed).permutation(len(records))
-    n_val = min(args.val_rankings, len(records) // 2)
-    val = [records[i] for i in order[:n_val]]
-    train = [records[i] for i in order[n_val:]]
+    train, val = split_rankings(records, args.val_rankings, args.seed)
     print(f"{len(train)} training rankings, {len(val)} held out")
     if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])):
         raise SystemExit(f"error: in all {len(train)} training rankings the responses are identical, so there "

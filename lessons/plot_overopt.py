@@ -9,7 +9,7 @@ Lesson 07's over-optimisation figure: gold and proxy score against sqrt(KL), as 
     python lessons/plot_overopt.py        # out/*_summary.json -> lessons/img/overopt.png
 
 The KL is measured exactly (summed over the vocabulary) on the same held-out answers that
-the gold judge and the reward model score (train_ppo.py: heldout_kl_and_proxy).
+the gold judge and the reward model score (nanorlhf/evaluation.py: heldout_kl, train_ppo.py: heldout_proxy).
 """
 import json
 import sys

@@ -11,7 +11,9 @@ policy at that KL reaches by pure selection. If the reward model's pick stops im
 while the gold pick keeps climbing, the reward model is what limits PPO.
 
     python -m nanorlhf.best_of_n                 # reads out/sft.pt and out/rm.pt, about a minute
-    python -m nanorlhf.best_of_n --n 16 --prompts 140
+    python -m nanorlhf.best_of_n --n 16 --eval-prompts 140
+
+Writes out/best_of_n_summary.json (one row per n), which python -m nanorlhf.compare reads.
 """
 import argparse
 import math
@@ -20,7 +22,7 @@ import time
 import numpy as np
 
 from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer
-from nanorlhf.common import get_device
+from nanorlhf.common import get_device, save_json
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, win_shares, with_ci
 from nanorlhf.reward import score_texts
@@ -74,15 +76,19 @@ def main(argv=None):
     print(f"plain SFT answers (4 per prompt): gold score {fmt(with_ci(baseline.scores.mean(axis=1)))}")
     print("win: how often the pick beats a plain SFT answer (ties one half); 95% intervals over prompts\n")
     print(f"   n | KL <= nats | {'reward model picks: gold':<26} {'win':<20} | {'gold labeler picks: gold':<26} win")
-    n = 1
+    rows, n = [], 1
     while n <= args.n:
-        cells = []
-        for picker in (rm_scores, gold):
+        cells, row = [], {"n": n, "kl": best_of_n_kl(n)}
+        for name, picker in (("rm", rm_scores), ("gold", gold)):
             pick = best_of_n(picker, gold, n)                            # (P,)
             win = with_ci(win_shares(pick[:, None], baseline.scores))
             cells.append(f"{fmt(with_ci(pick)):<26} {fmt(win, percent=True):<20}")
+            row[name] = {"gold": with_ci(pick), "win": win}
         print(f"{n:4d} | {best_of_n_kl(n):10.2f} | {cells[0]} | {cells[1]}")
+        rows.append(row)
         n *= 2
+    save_json({"rows": rows, "sft_gold": with_ci(baseline.scores.mean(axis=1)), "wall_time": time.time() - t0},
+              f"{args.out_dir}/best_of_n_summary.json")
 
 
 if __name__ == "__main__":

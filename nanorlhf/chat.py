@@ -62,3 +62,16 @@ def right_pad(sequences, pad_id):
         idx[i, :len(s)] = torch.tensor(s, dtype=torch.long)
         attention_mask[i, :len(s)] = 1
     return idx, attention_mask
+
+
+def chat_batch(tokenizer, prompts, responses, block_size):
+    """Whole conversations, right-padded -> idx (N, T), attention_mask (N, T), response_mask (N, T).
+
+    response_mask is 1 on each response's tokens (its EOS included): the tokens whose
+    log-probability DPO sums, and where a sequence's score is read.
+    """
+    sequences = [encode_chat(tokenizer, p, r, block_size) for p, r in zip(prompts, responses)]
+    idx, attention_mask = right_pad(sequences, tokenizer.pad_id)
+    prompt_lengths = torch.tensor([len(encode_prompt(tokenizer, p)) for p in prompts])
+    response_mask = attention_mask * (torch.arange(idx.size(1))[None, :] >= prompt_lengths[:, None])
+    return idx, attention_mask, response_mask

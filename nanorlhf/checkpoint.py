@@ -26,7 +26,8 @@ from nanorlhf.reward import RewardModel
 from nanorlhf.tokenizer import Tokenizer
 
 # which script writes which checkpoint, so a missing file can say what to run first
-PRODUCED_BY = {"sft.pt": "train_sft.py", "rm.pt": "train_rm.py", "ppo.pt": "train_ppo.py"}
+PRODUCED_BY = {"sft.pt": "train_sft.py", "rm.pt": "train_rm.py", "comparisons.jsonl": "train_rm.py", "ppo.pt": "train_ppo.py",
+               "dpo.pt": "train_dpo.py", "grpo.pt": "train_grpo.py"}
 
 
 def model_kind(model):

@@ -25,7 +25,10 @@ What it measures (summarise):
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from nanorlhf.chat import encode_prompt, encode_response, left_pad, right_pad
+from nanorlhf.rl import exact_kl, response_logprobs
 from nanorlhf.sampling import sample_responses
 from nanorlhf.tinychat import labeler
 from nanorlhf.tinychat.tasks import task_for_prompt
@@ -73,6 +76,41 @@ def evaluate(model, tokenizer, records, samples=4, temperature=1.0, max_new_toke
                       scores=np.array([s for _, s in judged]).reshape(P, N),
                       verdicts=[[v for v, _ in judged[i * N:(i + 1) * N]] for i in range(P)],
                       ended=np.array(ended).reshape(P, N), lengths=np.array(lengths, dtype=float).reshape(P, N))
+
+
+@torch.no_grad()
+def heldout_kl(policy, ref, tokenizer, ev, temperature=1.0, batch_size=64):
+    """Exact KL(policy || reference) of an evaluation's answers, summed over each answer's tokens,
+    mean per answer. Gao et al. (2022) plot the gold score against sqrt(KL) (lesson 07)."""
+    device = next(policy.parameters()).device
+    pairs = [(r["prompt"], a) for r, answers in zip(ev.records, ev.texts) for a in answers]
+    kl = []
+    for i in range(0, len(pairs), batch_size):
+        prompts, answers = zip(*pairs[i:i + batch_size])
+        query, query_mask = left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_id)
+        response, response_mask = right_pad([encode_response(tokenizer, a) for a in answers],  # answer + EOS
+                                            tokenizer.pad_id)
+        sequence = torch.cat([query, response], 1).to(device)
+        attention_mask = torch.cat([query_mask, response_mask], 1).to(device)
+        _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)
+        _, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, query.size(1), temperature)
+        kl.append((exact_kl(logp_all, ref_logp_all) * response_mask.to(device)).sum(1).cpu())
+    return torch.cat(kl).mean().item()
+
+
+def gold_rewards(prompts, texts, scale):
+    """The gold judge as a reward: each answer's gold score on the reward model's scale,
+    (gold - mean) / std, with scale = (mean, std) of the SFT model's answers (gold_scale)."""
+    mean, std = scale
+    return torch.tensor([(labeler.score(p, t) - mean) / std for p, t in zip(prompts, texts)])
+
+
+def gold_scale(model, tokenizer, records, temperature=1.0, max_new_tokens=48, seed=0):
+    """(mean, std) of the gold score of one answer by `model` to each record: with the SFT model,
+    what makes the gold reward's beta and EOS penalty mean what they mean with the reward model,
+    whose scores are normalised to mean 0 and std 1 on the SFT model's answers (lesson 05)."""
+    scores = evaluate(model, tokenizer, records, 1, temperature, max_new_tokens, seed).scores
+    return float(scores.mean()), float(scores.std())
 
 
 def win_shares(scores, baseline_scores):
@@ -155,6 +193,16 @@ def fmt(figure, percent=False):
     if percent:
         return f"{100 * m:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
     return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def print_samples(records, evaluations, n=8):
+    """The first answer of each policy to the first n prompts, side by side, gold score in brackets."""
+    print("\nanswers to held-out prompts (gold score in brackets):")
+    for i, record in enumerate(records[:n]):
+        print(f"  > {record['prompt']}")
+        for name, ev in evaluations.items():
+            print(f"    {name} [{ev.scores[i][0]:+.2f}] {ev.texts[i][0]}")
+    print()
 
 
 def print_report(evaluations, baseline=None, baseline_name="SFT"):

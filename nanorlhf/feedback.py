@@ -79,6 +79,14 @@ def load_comparisons(path):
     return [r for r in records if r is not None]
 
 
+def split_rankings(records, n_val, seed):
+    """-> (train, held out): n_val rankings (at most half) held out, chosen by a seeded shuffle,
+    so that train_rm.py and train_dpo.py with the same seed hold out the same ones."""
+    order = np.random.default_rng(seed).permutation(len(records))
+    n_val = min(n_val, len(records) // 2)
+    return [records[i] for i in order[n_val:]], [records[i] for i in order[:n_val]]
+
+
 def agreement(records, scores, ties):
     """(agree, total): of the records' labeled (winner, loser) pairs, how many `scores` order
     the same way (one list per record, higher is better; equal scores order nothing). Pairs

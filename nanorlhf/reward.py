@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nanorlhf.chat import encode_chat, right_pad
+from nanorlhf.chat import chat_batch
 from nanorlhf.model import GPT
 
 
@@ -103,11 +103,11 @@ def comparison_batch(records, tokenizer, block_size):
     chosen/rejected pair, not six times as much; when every record has the same K, every
     weight is exactly 1 and the loss is the plain mean over pairs.
     """
-    sequences, winners, losers, pairs_per_record = [], [], [], []
+    prompts, responses, winners, losers, pairs_per_record = [], [], [], [], []
     for record in records:
-        offset = len(sequences)
-        sequences += [encode_chat(tokenizer, record["prompt"], r, block_size)
-                      for r in record["responses"]]
+        offset = len(responses)
+        prompts += [record["prompt"]] * len(record["responses"])
+        responses += record["responses"]
         pairs = ranking_to_pairs(record["ranking"])
         winners += [offset + w for w, _ in pairs]
         losers += [offset + l for _, l in pairs]
@@ -115,7 +115,7 @@ def comparison_batch(records, tokenizer, block_size):
     # weight of a pair = (1 / C(K, 2)) / mean over pairs of that, = P / (records * C(K, 2))
     P, n = len(winners), len(records)
     weights = torch.tensor([P / (n * c) for c in pairs_per_record for _ in range(c)])
-    idx, attention_mask = right_pad(sequences, tokenizer.pad_id)
+    idx, attention_mask, _ = chat_batch(tokenizer, prompts, responses, block_size)
     return idx, attention_mask, torch.tensor(winners), torch.tensor(losers), weights
 
 
@@ -125,8 +125,7 @@ def score_texts(model, tokenizer, prompts, responses, batch_size=128):
     device = next(model.parameters()).device
     scores = []
     for i in range(0, len(prompts), batch_size):
-        sequences = [encode_chat(tokenizer, p, r, model.config.block_size)
-                     for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-        idx, attention_mask = right_pad(sequences, tokenizer.pad_id)
+        idx, attention_mask, _ = chat_batch(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size],
+                                            model.config.block_size)
         scores.append(model(idx.to(device), attention_mask.to(device)).cpu())
     return torch.cat(scores)

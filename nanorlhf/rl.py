@@ -1,8 +1,9 @@
 """
-The pieces of policy-gradient RLHF that every method shares: a response's log-probs under
-a policy, masked means and whitening over response tokens, the exact KL between two
-policies, and PPO's clipped objectives. train_ppo.py wires them into PPO; the
-KL-penalised reward, GAE and the loop itself are written out there, top to bottom.
+The pieces of preference learning that the methods share: a response's log-probs under a
+policy, masked means and whitening over response tokens, the exact KL between two policies,
+PPO's clipped objectives, and what DPO and GRPO add (dpo_loss, group_advantages, kl_k3).
+train_ppo.py wires them into PPO, with the KL-penalised reward, GAE and the loop written
+out there, top to bottom; train_dpo.py and train_grpo.py do the same for their methods.
 
 Every function takes a batch of B rows of prompt + response, (B, Tq + R) with the prompt
 LEFT-padded to Tq columns, and returns one value per response token, (B, R). The hidden
@@ -117,3 +118,56 @@ def value_loss(values, old_values, returns, mask, cliprange_value):
     loss = 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped_values - returns) ** 2), mask)
     clipfrac = masked_mean(((clipped_values - returns) ** 2 > (values - returns) ** 2).float(), mask)
     return loss, clipfrac
+
+
+# ---- what DPO and GRPO add ----------------------------------------------------------------
+
+def sequence_logprobs(model, idx, attention_mask, response_mask):
+    """log pi(y | x) of whole responses: the sum of their tokens' log-probs -> (N,).
+
+    idx, attention_mask (N, T) right-padded prompt + response (chat.chat_batch); response_mask
+    (N, T) is 1 on the response tokens, EOS included. The logits at column t predict token t + 1,
+    so the prompt and the padding add nothing.
+    """
+    logits, _ = model(idx, attention_mask=attention_mask)                   # (N, T, V)
+    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)                    # (N, T - 1, V)
+    token_logp = logp.gather(-1, idx[:, 1:].unsqueeze(-1)).squeeze(-1)      # (N, T - 1) log p(token t + 1)
+    return (token_logp * response_mask[:, 1:]).sum(dim=1)
+
+
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
+    """Direct Preference Optimization (Rafailov et al. 2023) -> (loss, chosen_rewards, rejected_rewards).
+
+    Every input is (N,): summed log-probs of the response tokens (sequence_logprobs). The
+    implicit reward of a response is beta * (log pi(y|x) - log pi_ref(y|x)), and the loss is
+    Bradley-Terry's on those rewards, as for the reward model:
+        L = -mean log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l)))
+    """
+    chosen = policy_chosen_logps - ref_chosen_logps          # (N,) log pi/pi_ref of the preferred answers
+    rejected = policy_rejected_logps - ref_rejected_logps
+    loss = -F.logsigmoid(beta * (chosen - rejected)).mean()
+    return loss, beta * chosen.detach(), beta * rejected.detach()
+
+
+def group_advantages(rewards, scale=True):
+    """GRPO's advantages (Shao et al. 2024): each answer against the other answers to its prompt.
+
+    rewards (P, G), G answers to each of P prompts -> advantages (P, G): each row minus its mean,
+    divided by its standard deviation (population, + 1e-6) when scale is true. A group whose
+    answers all score the same teaches nothing and gets zeros.
+    """
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if scale:
+        centred = centred / (rewards.std(dim=1, unbiased=False, keepdim=True) + 1e-6)
+    all_equal = (rewards == rewards[:, :1]).all(dim=1, keepdim=True)   # (P, 1); the mean may round off
+    return centred.masked_fill(all_equal, 0.0)
+
+
+def kl_k3(logprobs, ref_logprobs):
+    """The per-token KL estimator GRPO uses ("k3", Schulman 2020) -> (B, R), never negative.
+
+    With r = pi_ref(a) / pi(a) for a sampled token a: k3 = r - log r - 1, whose mean over
+    a ~ pi is KL(pi || pi_ref). expm1 keeps it accurate (and >= 0) when r is near 1.
+    """
+    log_ratio = ref_logprobs - logprobs
+    return (torch.expm1(log_ratio) - log_ratio).clamp_min(0.0)

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from conftest import run
 from lessons import check
 from nanorlhf.reward import last_token_index, pairwise_loss, ranking_to_pairs
+from nanorlhf.rl import dpo_loss, group_advantages, kl_k3
 from nanorlhf.sft import IGNORE
 from nanorlhf.tokenizer import SPLIT_PATTERN, merge, train_merges
 from train_ppo import compute_gae, masked_mean, policy_loss
@@ -133,6 +134,8 @@ SOLUTIONS = {
     "06": dict(compute_gae=compute_gae, monte_carlo_advantages=monte_carlo_advantages_solution,
                PREDICTED_TOTAL_REWARD_AT_BETA_0_2=1.04, PREDICTED_BETA_AT_ZERO_REWARD=1.5 / 2.3,
                clipped_policy_loss=lambda *args: policy_loss(*args)[0]),
+    "08": dict(dpo_loss=dpo_loss, PREDICTED_DPO_LOSS_AT_START=math.log(2), group_advantages=group_advantages,
+               kl_k3=kl_k3, PREDICTED_K3_MEAN=0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)),
 }
 
 
@@ -234,6 +237,65 @@ def pairwise_loss_grad_wrong_sigmoid(r_w, r_l):  # sigmoid(d) where sigmoid(-d) 
     return grad_w, -grad_w
 
 
+def dpo_loss_without_reference(pw, pl, rw, rl, beta):  # log pi alone, not log pi / pi_ref
+    return dpo_loss(pw, pl, torch.zeros_like(rw), torch.zeros_like(rl), beta)
+
+
+def dpo_loss_naive(pw, pl, rw, rl, beta):  # log(sigmoid(-200)) = log(0) in float32
+    chosen, rejected = beta * (pw - rw), beta * (pl - rl)
+    return -torch.log(torch.sigmoid(chosen - rejected)).mean(), chosen.detach(), rejected.detach()
+
+
+def dpo_loss_reversed(pw, pl, rw, rl, beta):  # prefers the rejected answer
+    chosen, rejected = beta * (pw - rw), beta * (pl - rl)
+    return -F.logsigmoid(rejected - chosen).mean(), chosen.detach(), rejected.detach()
+
+
+def dpo_loss_beta_outside(pw, pl, rw, rl, beta):  # beta scales the loss, not the margin
+    chosen, rejected = pw - rw, pl - rl
+    return -beta * F.logsigmoid(chosen - rejected).mean(), beta * chosen.detach(), beta * rejected.detach()
+
+
+def dpo_loss_rewards_without_beta(pw, pl, rw, rl, beta):
+    loss, _, _ = dpo_loss(pw, pl, rw, rl, beta)
+    return loss, (pw - rw).detach(), (pl - rl).detach()
+
+
+def dpo_loss_summed(pw, pl, rw, rl, beta):  # the sum over pairs, not the mean
+    loss, chosen, rejected = dpo_loss(pw, pl, rw, rl, beta)
+    return loss * pw.numel(), chosen, rejected
+
+
+def flat_groups_zeroed(advantages, rewards):
+    return advantages.masked_fill((rewards == rewards[:, :1]).all(dim=1, keepdim=True), 0.0)
+
+
+def group_advantages_unbiased_std(rewards, scale=True):  # divides by G - 1
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    return flat_groups_zeroed(centred / (rewards.std(dim=1, keepdim=True) + 1e-6) if scale else centred, rewards)
+
+
+def group_advantages_whole_batch(rewards, scale=True):  # one mean and std for every group
+    centred = rewards - rewards.mean()
+    return flat_groups_zeroed(centred / (rewards.std(unbiased=False) + 1e-6) if scale else centred, rewards)
+
+
+def group_advantages_rounding(rewards, scale=True):  # no test for flat groups: rounding error / rounding error
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    return centred / (rewards.std(dim=1, unbiased=False, keepdim=True) + 1e-6) if scale else centred
+
+
+def group_advantages_eps_inside(rewards, scale=True):  # sqrt(var + eps), as whiten does
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    var = (centred ** 2).mean(dim=1, keepdim=True)
+    return flat_groups_zeroed(centred * torch.rsqrt(var + 1e-6) if scale else centred, rewards)
+
+
+def kl_k3_naive(logprobs, ref_logprobs):  # exp(x) - 1 - x: below 0 by rounding in float32
+    log_ratio = ref_logprobs - logprobs
+    return torch.exp(log_ratio) - 1 - log_ratio
+
+
 # (exercise, part, name in the stub, a typical wrong answer)
 WRONG = [
     ("01", "merge", "merge", merge_first_only),
@@ -285,6 +347,30 @@ WRONG = [
     ("06", "clipped_policy_loss", "clipped_policy_loss", clipped_policy_loss_padded_mean),
     ("06", "clipped_policy_loss", "clipped_policy_loss",  # a detached loss: no gradient
      lambda *args: policy_loss(*[a.detach() for a in args[:4]], args[4])[0]),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_without_reference),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_naive),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_reversed),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_beta_outside),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_rewards_without_beta),
+    ("08", "dpo_loss", "dpo_loss", dpo_loss_summed),
+    ("08", "dpo_loss", "dpo_loss",  # a detached loss: no gradient
+     lambda *args: dpo_loss(*[a.detach() for a in args[:4]], args[4])),
+    ("08", "PREDICTED_DPO_LOSS_AT_START", "PREDICTED_DPO_LOSS_AT_START", 0.0),                    # "nothing wrong yet"
+    ("08", "PREDICTED_DPO_LOSS_AT_START", "PREDICTED_DPO_LOSS_AT_START", math.log1p(math.exp(-0.5))),  # beta as margin
+    ("08", "PREDICTED_DPO_LOSS_AT_START", "PREDICTED_DPO_LOSS_AT_START", 0.5 * math.log(2)),      # beta * log 2
+    ("08", "group_advantages", "group_advantages", group_advantages_unbiased_std),
+    ("08", "group_advantages", "group_advantages", group_advantages_whole_batch),
+    ("08", "group_advantages", "group_advantages", group_advantages_rounding),
+    ("08", "group_advantages", "group_advantages", group_advantages_eps_inside),
+    ("08", "group_advantages", "group_advantages", lambda rewards, scale=True: group_advantages(rewards)),  # always scales
+    ("08", "kl_k3", "kl_k3", lambda logprobs, ref_logprobs: logprobs - ref_logprobs),                 # k1
+    ("08", "kl_k3", "kl_k3", lambda logprobs, ref_logprobs: kl_k3(ref_logprobs, logprobs)),           # r = pi / pi_ref
+    ("08", "kl_k3", "kl_k3", lambda logprobs, ref_logprobs: 0.5 * (logprobs - ref_logprobs) ** 2),    # k2
+    ("08", "kl_k3", "kl_k3", kl_k3_naive),
+    ("08", "PREDICTED_K3_MEAN", "PREDICTED_K3_MEAN", 0.8 * math.log(1.6) + 0.2 * math.log(2.5)),  # the mean of |k1|
+    ("08", "PREDICTED_K3_MEAN", "PREDICTED_K3_MEAN", 0.5 * math.log(0.5 / 0.8) + 0.5 * math.log(0.5 / 0.2)),  # KL(ref||pi)
+    ("08", "PREDICTED_K3_MEAN", "PREDICTED_K3_MEAN",  # the mean of k2
+     0.5 * (0.8 * math.log(1.6) ** 2 + 0.2 * math.log(0.4) ** 2)),
 ]
 
 

@@ -212,7 +212,8 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
     from nanorlhf.reward import RewardModel, score_texts
     from nanorlhf.chat import encode_prompt, encode_response
     from nanorlhf.tokenizer import Tokenizer
-    from train_ppo import heldout_kl_and_proxy
+    from nanorlhf.evaluation import heldout_kl
+    from train_ppo import heldout_proxy
     from types import SimpleNamespace
     tok = Tokenizer.train("the cat sat on the mat. what is 2 plus 3? it is 5.", vocab_size=300)
     torch.manual_seed(0)
@@ -220,7 +221,7 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
     ref, policy, rm = GPT(config).eval(), GPT(config).eval(), RewardModel(config).eval()
     ev = SimpleNamespace(records=[{"prompt": "what is 2 plus 3?"}, {"prompt": "the cat?"}],
                          texts=[["it is 5.", "5"], ["sat on the mat"]])
-    kl, proxy = heldout_kl_and_proxy(ref, ref, rm, tok, ev, temperature=1.0)
+    kl, proxy = heldout_kl(ref, ref, tok, ev, temperature=1.0), heldout_proxy(rm, tok, ev)
     assert abs(kl) < 1e-6
     expected_proxy = score_texts(rm, tok, ["what is 2 plus 3?"] * 2 + ["the cat?"], ["it is 5.", "5", "sat on the mat"])
     assert math.isclose(proxy, expected_proxy.mean().item(), rel_tol=1e-5)
@@ -232,7 +233,7 @@ def test_heldout_kl_and_proxy_score_the_answers_as_written():
             lp = policy(x)[0][0].log_softmax(-1).double()
             lr = ref(x)[0][0].log_softmax(-1).double()
         by_hand.append(sum((lp[t].exp() * (lp[t] - lr[t])).sum().item() for t in range(len(q) - 1, len(q) + len(r) - 1)))
-    kl, _ = heldout_kl_and_proxy(policy, ref, rm, tok, ev, temperature=1.0)
+    kl = heldout_kl(policy, ref, tok, ev, temperature=1.0)
     assert math.isclose(kl, sum(by_hand) / 3, rel_tol=1e-4)
 
 

@@ -267,6 +267,9 @@ def test_a_cut_short_or_wrong_kind_of_checkpoint_stops_with_one_line(smoke_dir, 
     (["train_sft.py"], ["--device", "--seed", "--preset", "--resume"]),
     (["train_rm.py"], ["--device", "--seed", "--preset", "--resume"]),
     (["train_ppo.py"], ["--device", "--seed", "--preset", "--resume"]),
+    (["train_dpo.py"], ["--device", "--seed", "--preset"]),
+    (["train_grpo.py"], ["--device", "--seed", "--preset"]),
+    (["-m", "nanorlhf.compare"], ["--device", "--seed"]),
     (["-m", "nanorlhf.sample"], ["--device", "--seed"]),
     (["-m", "nanorlhf.label"], ["--device", "--seed"]),
     (["-m", "nanorlhf.best_of_n"], ["--device", "--seed"]),
@@ -366,3 +369,37 @@ def test_a_malformed_comparisons_file_stops_with_one_line(smoke_dir, tmp_path, c
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert re.search("^error: .*" + message, result.stderr.strip()), result.stderr
     assert not os.path.exists(f"{tmp_path}/rm.pt")
+
+
+def test_dpo_grpo_and_the_comparison_run_end_to_end(smoke_dir, tmp_path):
+    """Every method from the same smoke sft.pt, rm.pt and comparisons; then the comparison reads
+    their summaries (it trains nothing already there) and writes its table and plot."""
+    import json
+    import shutil
+    out = str(tmp_path)
+    for name in ("sft.pt", "rm.pt", "comparisons.jsonl"):
+        shutil.copy(f"{smoke_dir}/{name}", f"{out}/{name}")
+    for script, extra in (("train_dpo.py", []), ("train_grpo.py", []), ("train_grpo.py", ["--reward", "rm", "--name", "grpo_rm"]),
+                          ("train_ppo.py", ["--reward", "gold", "--name", "ppo_gold"])):
+        result = run(script, "--preset", "smoke", "--out-dir", out, *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "summary: gold score SFT" in result.stdout
+    model, _, meta = load_checkpoint(f"{out}/dpo.pt", kind="gpt")
+    assert meta["stage"] == "dpo"
+    summary = json.load(open(f"{out}/grpo_summary.json"))
+    assert {"sft", "sft_greedy", "grpo", "kl", "evals", "wall_time"} <= set(summary)
+    result = run("-m", "nanorlhf.compare", "--preset", "smoke", "--out-dir", out)   # trains only PPO (RM) and best-of-n
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count(": read ") == 4 and "PPO, reward model: python train_ppo.py" in result.stdout
+    table = open(f"{out}/compare.md").read()
+    for row in ("SFT, greedy", "best-of-4, reward model picks", "PPO, gold reward", "DPO", "GRPO, reward model"):
+        assert f"| {row} |" in table
+    assert os.path.getsize(f"{out}/compare.png") > 10_000
+
+
+def test_dpo_without_comparisons_names_the_script_to_run(smoke_dir, tmp_path):
+    import shutil
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "comparisons.jsonl not found. Run `python train_rm.py` first" in result.stderr

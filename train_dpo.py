@@ -1,0 +1,208 @@
+"""
+DPO: preference learning with no reward model and no RL (Rafailov et al. 2023).
+
+The reward model of train_rm.py learns r(x, y) from ranked pairs with Bradley-Terry's loss,
+and PPO then maximises r minus a KL penalty to the SFT model. That objective's best policy
+has a closed form, pi*(y|x) = pi_ref(y|x) exp(r(x, y) / beta) / Z(x), so a reward is hidden
+in every policy: r(x, y) = beta * log(pi(y|x) / pi_ref(y|x)) + beta * log Z(x). Put that
+into Bradley-Terry's loss and Z(x) cancels between the two answers to one prompt:
+
+    L = -log sigmoid(beta * ((log pi(y_w|x) - log pi_ref(y_w|x)) - (log pi(y_l|x) - log pi_ref(y_l|x))))
+
+DPO minimises that directly on the labeled pairs: the same comparisons the reward model
+learns from, the SFT model as the frozen reference, and no sampling while it trains.
+
+    python train_dpo.py                                 # about 2 minutes on a laptop CPU
+    python train_dpo.py --comparisons my_labels.jsonl   # your own rankings
+    python train_dpo.py --preset smoke                  # a few seconds, for tests and CI
+
+Reads out/sft.pt and out/comparisons.jsonl (written by train_rm.py). Writes out/dpo.pt,
+dpo_summary.json and dpo.png (with --name, that name).
+"""
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from nanorlhf.chat import chat_batch
+from nanorlhf.checkpoint import load_checkpoint, require_finished, save_checkpoint
+from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
+                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
+                             set_seed, stop_on_ctrl_c)
+from nanorlhf.data import load_jsonl
+from nanorlhf.evaluation import evaluate, fmt, heldout_kl, print_report, print_samples
+from nanorlhf.feedback import load_comparisons, split_rankings
+from nanorlhf.reward import ranking_to_pairs
+from nanorlhf.rl import dpo_loss, sequence_logprobs
+from nanorlhf.sft import encode_demonstration, random_batches
+
+
+@dataclass
+class Args:
+    """DPO on the SFT policy, from the reward model's comparisons."""
+    out_dir: str = arg("out", "reads sft.pt and comparisons.jsonl from here; writes NAME.pt and NAME.png")
+    name: str = arg("dpo", "name of this run's checkpoint and plot")
+    device: str = arg("auto", "auto picks cuda, then mps, then cpu")
+    seed: int = arg(1337, "seeds the split (as train_rm.py's), the batches and sampling")
+    comparisons: str = arg("", "rankings or chosen/rejected pairs (default: out_dir/comparisons.jsonl)")
+    val_rankings: int = arg(500, "rankings held out, the same ones train_rm.py holds out with the same seed")
+    beta: float = arg(0.1, "how far the implicit reward may pull the policy from SFT: reward = beta * log pi/pi_ref")
+    batch_size: int = arg(16, "prompts per step; all the pairs of their rankings go in together")
+    epochs: int = arg(2, "passes over the training comparisons")
+    lr: float = arg(1e-4, "learning rate (AdamW, constant after a short warmup)")
+    warmup_iters: int = arg(10, "linear warmup steps")
+    weight_decay: float = arg(0.0, "AdamW weight decay on matrices")
+    grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
+    bc_coef: float = arg(0.5, "weight of behaviour cloning on 16 demonstrations per step, as in train_ppo.py (0: plain DPO, which drifts into garble at this lr; lesson 08)")
+    dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
+    log_interval: int = arg(10, "print a line every N steps")
+    eval_interval: int = arg(50, "loss and implicit-reward accuracy on the held-out pairs every N steps")
+    eval_prompts: int = arg(280, "held-out prompts in the final gold evaluation (all of them)")
+    eval_samples: int = arg(4, "answers sampled per held-out prompt in the final gold evaluation")
+    max_new_tokens: int = arg(48, "longest sampled answer in evaluation")
+    temperature: float = arg(1.0, "sampling temperature in evaluation")
+
+
+PRESETS = {
+    "smoke": dict(out_dir="out/smoke", val_rankings=8, batch_size=8, epochs=1, warmup_iters=2, log_interval=2,
+                  eval_interval=4, eval_prompts=8, max_new_tokens=24),
+}
+
+
+def pair_logprobs(model, tokenizer, records, block_size):
+    """Summed log-probs of every response in `records` (each forwarded once) -> (N,), and the
+    (winner, loser) pairs as indices into them -> winners (P,), losers (P,)."""
+    prompts = [r["prompt"] for r in records for _ in r["responses"]]
+    responses = [y for r in records for y in r["responses"]]
+    idx, attention_mask, response_mask = chat_batch(tokenizer, prompts, responses, block_size)
+    device = next(model.parameters()).device
+    logps = sequence_logprobs(model, idx.to(device), attention_mask.to(device), response_mask.to(device))
+    winners, losers, offset = [], [], 0
+    for r in records:
+        for w, l in ranking_to_pairs(r["ranking"]):
+            winners.append(offset + w)
+            losers.append(offset + l)
+        offset += len(r["responses"])
+    return logps, torch.tensor(winners, device=device), torch.tensor(losers, device=device)
+
+
+def dpo_step(policy, ref, tokenizer, records, beta, dtype):
+    """The DPO loss of a batch of rankings -> loss, and for the pairs whose two texts differ (a
+    pair of equal texts has no preference to learn, and its margin is 0 by construction): the
+    implicit-reward accuracy and mean margin."""
+    device = next(policy.parameters()).device
+    with autocast(device, dtype):
+        logps, winners, losers = pair_logprobs(policy, tokenizer, records, policy.config.block_size)
+        with torch.no_grad():
+            ref_logps, _, _ = pair_logprobs(ref, tokenizer, records, ref.config.block_size)
+    loss, chosen, rejected = dpo_loss(logps[winners], logps[losers], ref_logps[winners], ref_logps[losers], beta)
+    texts = [(r["responses"][w], r["responses"][l]) for r in records for w, l in ranking_to_pairs(r["ranking"])]
+    differ = torch.tensor([a != b for a, b in texts], device=device)
+    return loss, (chosen > rejected)[differ].float().mean().item(), (chosen - rejected)[differ].mean().item()
+
+
+@torch.no_grad()
+def heldout_pairs(policy, ref, tokenizer, records, beta, dtype, batch_size=32):
+    """Loss, implicit-reward accuracy and margin on held-out rankings: means over batches of them."""
+    batches = [dpo_step(policy, ref, tokenizer, records[i:i + batch_size], beta, dtype)
+               for i in range(0, len(records), batch_size)]
+    return tuple(float(np.mean([float(b[k]) for b in batches])) for k in range(3))
+
+
+def plot_dpo(log, path, title):
+    """Training and held-out loss, and the implicit reward's accuracy and margin, against step."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
+    for a, keys, name in [(ax[0], ("loss", "val_loss"), "DPO loss"), (ax[1], ("acc", "val_acc"), "implicit reward accuracy"),
+                          (ax[2], ("margin", "val_margin"), "implicit reward margin, chosen - rejected")]:
+        for k in keys:
+            a.plot(*log.series(k), marker="o" if k.startswith("val") else None, label=k)
+        a.set_title(name)
+        a.set_xlabel("step")
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    args = parse_args(Args, PRESETS)
+    started = time.time()
+    require_positive(args, "val_rankings", "batch_size", "epochs", "log_interval", "eval_interval", "eval_prompts",
+                     "eval_samples", "max_new_tokens")
+    require_above_zero(args, "lr", "beta", "temperature")
+    require_choice(args, "dtype", DTYPES)
+    set_seed(args.seed)
+    device = get_device(args.device)
+    args.dtype = resolve_dtype(args.dtype, device)
+    print(f"device {device} | {args}")
+    ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
+    require_finished(f"{args.out_dir}/sft.pt", sft_meta)
+    path = args.comparisons or f"{args.out_dir}/comparisons.jsonl"
+    if not args.comparisons and not os.path.exists(path):
+        raise SystemExit(f"error: {path} not found. Run `python train_rm.py` first (it collects the rankings)")
+    train, val = split_rankings(load_comparisons(path), args.val_rankings, args.seed)
+    print(f"{len(train)} training rankings, {len(val)} held out, from {path}")
+
+    policy = copy.deepcopy(ref)
+    ref.requires_grad_(False)
+    optimizer = make_optimizer(policy.parameters(), args.lr, args.weight_decay)
+    max_steps = math.ceil(len(train) / args.batch_size) * args.epochs
+    ckpt_path = f"{args.out_dir}/{args.name}.pt"
+    stop_on_ctrl_c(lambda: f"{ckpt_path} was not written (it is written at the end; an earlier one is as it was)")
+    if args.bc_coef:
+        demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
+                 for d in load_jsonl("data/sft_train.jsonl")]
+        demo_batches = random_batches(demos, 16, tokenizer.pad_id, torch.Generator().manual_seed(args.seed))
+    log, step = MetricLog(), 0
+    for epoch in range(args.epochs):
+        order = np.random.default_rng(args.seed + epoch).permutation(len(train))
+        for i in range(0, len(train), args.batch_size):
+            step += 1
+            lr = args.lr * min(1.0, step / args.warmup_iters)
+            set_lr(optimizer, lr)
+            loss, acc, margin = dpo_step(policy, ref, tokenizer, [train[j] for j in order[i:i + args.batch_size]],
+                                         args.beta, args.dtype)
+            if args.bc_coef:   # the SFT loss on demonstrations beside the DPO loss: an anchor to SFT's language
+                x, targets = next(demo_batches)
+                with autocast(device, args.dtype):
+                    loss = loss + args.bc_coef * policy(x.to(device), targets.to(device))[1].float()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.grad_clip:
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), args.grad_clip)
+            optimizer.step()
+            if step % args.log_interval == 0 or step == max_steps:
+                metrics = dict(step=step, loss=loss.item(), acc=acc, margin=margin, lr=lr)
+                if step % args.eval_interval == 0 or step == max_steps:
+                    val_loss, val_acc, val_margin = heldout_pairs(policy, ref, tokenizer, val, args.beta, args.dtype)
+                    metrics.update(val_loss=val_loss, val_acc=val_acc, val_margin=val_margin)
+                log.add(**metrics)
+
+    # ---- before and after, judged by the gold labeler ------------------------------------
+    eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
+    def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed as train_ppo.py
+        return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
+    sft_eval, sft_greedy, final, dpo_greedy = (evaluate_policy(ref), evaluate_policy(ref, 0), evaluate_policy(policy),
+                                               evaluate_policy(policy, 0))
+    print_samples(eval_records, {"SFT": sft_eval, "DPO": final})
+    report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "DPO": final,
+                           "DPO greedy": dpo_greedy}, baseline=sft_eval)
+    kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
+    dpo = report["DPO"]
+    print(f"\nsummary: gold score SFT {sft_eval.scores.mean():.3f} -> DPO {dpo['gold'][0]:.3f} | "
+          f"win rate vs SFT {fmt(dpo['win'], percent=True)} | held-out pairs: accuracy {log.rows[-1]['val_acc']:.3f}, "
+          f"margin {log.rows[-1]['val_margin']:.3f} | KL to SFT {kl:.2f} nats per answer")
+    save_checkpoint(ckpt_path, policy, tokenizer, meta={"stage": "dpo", "args": asdict(args), "log": log.rows})
+    save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "dpo": dpo,
+               "dpo_greedy": report["DPO greedy"], "kl": kl, "log": log.rows, "wall_time": time.time() - started}, f"{args.out_dir}/{args.name}_summary.json")
+    plot_dpo(log, f"{args.out_dir}/{args.name}.png", f"DPO ({args.name}, beta={args.beta})")
+    print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")
