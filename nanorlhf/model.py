@@ -20,8 +20,8 @@ PAD key; a PAD query attends to itself only, so nothing becomes NaN.
 
 Options. GPTConfig has five switches for the choices modern small GPTs make (all five are
 in karpathy/nanochat's GPT). Each is off by default: the default network is exactly
-GPT-2's layout, parameter names and all, so that GPT-2's weights can be loaded into it
-(with bias=True, as nanoGPT's GPT.from_pretrained does):
+GPT-2's layout, parameter names and all, so that GPT-2's weights load into it
+(GPT.from_pretrained, with bias=True and GPT-2's tanh GELU, mlp="gelu_tanh"):
 
     rotary=True        rotate q and k by their positions (RoPE, Su et al. 2021); no wpe
     norm="rmsnorm"     RMSNorm (Zhang & Sennrich 2019) in place of every LayerNorm
@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 
 NORMS = ("layernorm", "rmsnorm")
-MLPS = ("gelu", "relu2")
+MLPS = ("gelu", "gelu_tanh", "relu2")
 
 
 @dataclass
@@ -53,7 +53,7 @@ class GPTConfig:
     # the options (module docstring); the defaults are GPT-2's
     rotary: bool = False       # rotary position embeddings on q and k instead of a learned wpe
     norm: str = "layernorm"    # "layernorm" or "rmsnorm"
-    mlp: str = "gelu"          # the MLP's activation: "gelu" or "relu2" (ReLU squared)
+    mlp: str = "gelu"          # the MLP's activation: "gelu", "gelu_tanh" (GPT-2's approximation) or "relu2"
     qk_norm: bool = False      # scale each head's q and k to unit RMS before attention
     tie_head: bool = True      # lm_head shares wte's matrix (False: a matrix of its own)
 
@@ -245,6 +245,11 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
 
 
+def gelu_tanh(x):
+    """GPT-2's GELU: the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return F.gelu(x, approximate="tanh")
+
+
 def relu2(x):
     """ReLU squared (So et al. 2021, "Primer"): [-1., 0.5, 2.] -> [0., 0.25, 4.]"""
     # y = max(0, x)^2
@@ -256,7 +261,7 @@ class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.activation = relu2 if config.mlp == "relu2" else F.gelu
+        self.activation = {"gelu": F.gelu, "gelu_tanh": gelu_tanh, "relu2": relu2}[config.mlp]
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -305,6 +310,53 @@ class GPT(nn.Module):
             # an untied head starts near zero, N(0, 0.001) as in nanochat (whose first version
             # used zeros): every logit starts near 0, so the first predictions are uniform
             torch.nn.init.normal_(self.lm_head.weight, mean=0.0, std=0.001)
+
+    @classmethod
+    def from_pretrained(cls, path):
+        """GPT-2 (any size) from a local Hugging Face folder: config.json and model.safetensors
+        (read with the safetensors package, if installed) or pytorch_model.bin (read with
+        torch.load(weights_only=True)). Nothing is downloaded. GPT-2 stores its Linear layers as
+        Conv1D, (in, out): those weights are transposed into nn.Linear's (out, in)."""
+        import json
+        import os
+        with open(os.path.join(path, "config.json")) as f:
+            hf = json.load(f)
+        if hf.get("model_type") != "gpt2":
+            raise ValueError(f"{path}: model_type {hf.get('model_type')!r}; only GPT-2 checkpoints load here")
+        if hf.get("layer_norm_epsilon", 1e-5) != 1e-5:
+            raise ValueError(f"{path}: layer_norm_epsilon {hf['layer_norm_epsilon']}; this GPT uses 1e-5")
+        activation = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}.get(
+            hf.get("activation_function", "gelu_new"))
+        if activation is None:
+            raise ValueError(f"{path}: activation {hf['activation_function']!r} is not GELU")
+        config = GPTConfig(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
+                           n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True, mlp=activation)
+        if os.path.exists(os.path.join(path, "model.safetensors")):
+            try:
+                from safetensors.torch import load_file
+            except ImportError:
+                raise ValueError(f"{path} holds model.safetensors: `pip install safetensors` to read it") from None
+            hf_state = load_file(os.path.join(path, "model.safetensors"))
+        else:
+            hf_state = torch.load(os.path.join(path, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        model = cls(config)
+        conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+        ours = model.state_dict()
+        for key, value in hf_state.items():
+            key = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+            if key.endswith((".attn.bias", ".attn.masked_bias")) or key not in ours:   # causal-mask buffers
+                continue
+            if key.endswith(conv1d):
+                value = value.t()
+            if ours[key].shape != value.shape:
+                raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(ours[key].shape)}")
+            with torch.no_grad():
+                ours[key].copy_(value)
+        missing = [k for k in ours if k != "lm_head.weight"
+                   and not any(k in (h, "transformer." + h) for h in hf_state)]
+        if missing:
+            raise ValueError(f"{path}: no weights for {missing[:3]}")
+        return model
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
