@@ -29,7 +29,7 @@ from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkp
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
-from nanorlhf.data import corpus_text, load_jsonl
+from nanorlhf.data import corpus_text, load_demonstrations, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
 from nanorlhf.muon import make_muon_optimizers
@@ -65,6 +65,7 @@ class Args:
     dtype: str = arg("auto", "bf16 (autocast: matmuls in bfloat16), fp32, or auto: bf16 where the CPU or GPU has it natively")
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
+    demos: str = arg("", "train on your own JSONL (prompt/response, prompt/completion or messages); 5% held out")
     log_interval: int = arg(50, "print a line every N steps")
     eval_interval: int = arg(250, "validation loss and a checkpoint to resume from every N steps")
     eval_prompts: int = arg(280, "held-out prompts judged at the start and end (280: all of them)")
@@ -104,15 +105,25 @@ if __name__ == "__main__":
                              "(run without --resume to train a new one)")
 
     # ---- data and tokenizer -------------------------------------------------------------
-    train_demos = load_jsonl("data/sft_train.jsonl")
-    val_demos = load_jsonl("data/sft_val.jsonl")
+    if args.demos:   # your own demonstrations: the last 5% held out for the validation loss
+        train_demos = load_demonstrations(args.demos)
+        if len(train_demos) < 2:
+            raise SystemExit(f"error: {args.demos} holds {len(train_demos)} demonstrations; at least 2 are needed")
+        n_val = max(1, len(train_demos) // 20)
+        train_demos, val_demos = train_demos[:-n_val], train_demos[-n_val:]
+        print(f"{len(train_demos)} demonstrations from {args.demos}, {len(val_demos)} held out. The gold "
+              "evaluation at the end is TinyChat's, on its held-out prompts: your data has no gold judge here")
+    else:
+        train_demos = load_jsonl("data/sft_train.jsonl")
+        val_demos = load_jsonl("data/sft_val.jsonl")
     if args.max_demos:
         train_demos = train_demos[:args.max_demos]
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
 
     t0 = time.time()
     if not args.resume:
-        tokenizer = Tokenizer.train(corpus_text(), args.vocab_size)
+        text = "".join(f"{d['prompt']}\n{d['response']}\n" for d in train_demos) if args.demos else corpus_text()
+        tokenizer = Tokenizer.train(text, args.vocab_size)
     train = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)
              for d in train_demos]
     val = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)

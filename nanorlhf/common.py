@@ -203,7 +203,7 @@ def parse_args(cls, presets=None, argv=None):
         parser.add_argument("--preset", choices=sorted(presets), help="named set of overrides")
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        help = f"{f.metadata.get('help', '')} (default: {f.default})"
+        help = f"{f.metadata.get('help', '')} (default: {f.default})".replace("%", "%%")   # argparse formats help with %
         if f.type in (bool, "bool"):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
         else:

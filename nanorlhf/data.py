@@ -63,6 +63,42 @@ def load_jsonl(path, required=None):
     return records
 
 
+def load_demonstrations(path):
+    """Demonstrations from a JSON-lines file of your own, in any of three forms, one per line:
+
+        {"prompt": "...", "response": "..."}            nanorlhf's own
+        {"prompt": "...", "completion": "..."}          TRL's prompt-completion form
+        {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
+
+    -> list of {"prompt", "response"}. The chat template has one user turn and one answer, so
+    a conversation of more turns is refused; so is a line in none of the forms, with the file,
+    the line and the field named.
+    """
+    records = []
+    for lineno, record in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        if "messages" in record:
+            turns = record["messages"]
+            if not (isinstance(turns, list) and all(isinstance(t, dict) for t in turns)):
+                raise SystemExit(f"error: {where}: field 'messages' must be a list of {{\"role\", \"content\"}} objects")
+            if [t.get("role") for t in turns] != ["user", "assistant"]:
+                raise SystemExit(f"error: {where}: field 'messages' must hold one user turn, then one assistant "
+                                 f"turn (the chat template has no more), got roles {[t.get('role') for t in turns]}")
+            prompt, response = turns[0].get("content"), turns[1].get("content")
+            field = "messages[].content"
+        else:
+            answer = "completion" if "completion" in record and "response" not in record else "response"
+            missing = [k for k in ("prompt", answer) if k not in record]
+            if missing:
+                raise SystemExit(f"error: {where}: missing field {missing[0]!r} (need prompt and response, "
+                                 f"prompt and completion, or messages)")
+            prompt, response, field = record["prompt"], record[answer], f"prompt' and '{answer}"
+        if not (isinstance(prompt, str) and isinstance(response, str) and prompt.strip() and response.strip()):
+            raise SystemExit(f"error: {where}: field '{field}' must be non-empty strings")
+        records.append({"prompt": prompt, "response": response})
+    return records
+
+
 def corpus_text(path=None):
     """Text for training the tokenizer: every prompt and response of sft_train.jsonl, one per line."""
     records = load_jsonl(path or DATA_DIR / "sft_train.jsonl")

@@ -191,3 +191,22 @@ def test_corpus_text_is_prompts_and_responses_of_sft_train(files):
     assert text == corpus_text()
     assert text.startswith(train[0]["prompt"] + "\n" + train[0]["response"] + "\n")
     assert text.count("\n") == 2 * len(train)
+
+
+def test_load_demonstrations_reads_three_forms_and_names_the_bad_field(tmp_path):
+    from nanorlhf.data import load_demonstrations
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"prompt": "a?", "response": "b."}\n'
+                    '{"prompt": "c?", "completion": "d."}\n'
+                    '{"messages": [{"role": "user", "content": "e?"}, {"role": "assistant", "content": "f."}]}\n')
+    assert load_demonstrations(path) == [{"prompt": "a?", "response": "b."}, {"prompt": "c?", "response": "d."},
+                                         {"prompt": "e?", "response": "f."}]
+    for line, message in [
+            ('{"prompt": "a?"}', r"mine\.jsonl:2: missing field 'response'"),
+            ('{"prompt": "a?", "response": 3}', r"mine\.jsonl:2: field 'prompt' and 'response' must be non-empty strings"),
+            ('{"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "e?"}, '
+             '{"role": "assistant", "content": "f."}]}', r"mine\.jsonl:2: field 'messages' must hold one user turn"),
+            ('{"messages": "e?"}', r"mine\.jsonl:2: field 'messages' must be a list")]:
+        path.write_text('{"prompt": "a?", "response": "b."}\n' + line + "\n")
+        with pytest.raises(SystemExit, match="error: .*" + message):
+            load_demonstrations(path)

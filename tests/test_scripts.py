@@ -403,3 +403,24 @@ def test_dpo_without_comparisons_names_the_script_to_run(smoke_dir, tmp_path):
     result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "comparisons.jsonl not found. Run `python train_rm.py` first" in result.stderr
+
+
+def test_sft_trains_on_your_own_demonstrations(tmp_path):
+    """train_sft.py --demos: a file of TRL's messages form trains a model whose tokenizer was
+    learned from that file; a malformed line stops with its line and field."""
+    import json
+    path = tmp_path / "mine.jsonl"
+    with open(path, "w") as f:
+        for i in range(80):
+            f.write(json.dumps({"messages": [{"role": "user", "content": f"Say the number {i}."},
+                                             {"role": "assistant", "content": f"The number is {i}."}]}) + "\n")
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--demos", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "76 demonstrations from" in result.stdout and "4 held out" in result.stdout
+    model, tokenizer, _ = load_checkpoint(f"{tmp_path}/sft.pt", kind="gpt")
+    assert len(tokenizer.encode(" number")) == 1      # learned from the file, not from TinyChat
+    with open(path, "a") as f:
+        f.write('{"prompt": "x?"}\n')
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--demos", str(path))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "mine.jsonl:81: missing field 'response'" in result.stderr
