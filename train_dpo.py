@@ -34,7 +34,7 @@ from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, 
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
                              set_seed, stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import evaluate, fmt, heldout_kl, print_report, print_samples
+from nanorlhf.evaluation import evaluate, fmt, heldout_kl, print_report, print_samples, ratio_ci
 from nanorlhf.feedback import load_comparisons, split_rankings
 from nanorlhf.reward import ranking_to_pairs
 from nanorlhf.rl import dpo_loss, sequence_logprobs
@@ -91,9 +91,9 @@ def pair_logprobs(model, tokenizer, records, block_size):
 
 
 def dpo_step(policy, ref, tokenizer, records, beta, dtype):
-    """The DPO loss of a batch of rankings -> loss, and for the pairs whose two texts differ (a
-    pair of equal texts has no preference to learn, and its margin is 0 by construction): the
-    implicit-reward accuracy and mean margin."""
+    """The DPO loss of a batch of rankings -> loss, and for every pair: is it ordered right by the
+    implicit reward (P,) bool, its margin (P,), and do its two texts differ (P,) bool (a pair of
+    equal texts has no preference to learn, and its margin is 0 by construction)."""
     device = next(policy.parameters()).device
     with autocast(device, dtype):
         logps, winners, losers = pair_logprobs(policy, tokenizer, records, policy.config.block_size)
@@ -102,15 +102,28 @@ def dpo_step(policy, ref, tokenizer, records, beta, dtype):
     loss, chosen, rejected = dpo_loss(logps[winners], logps[losers], ref_logps[winners], ref_logps[losers], beta)
     texts = [(r["responses"][w], r["responses"][l]) for r in records for w, l in ranking_to_pairs(r["ranking"])]
     differ = torch.tensor([a != b for a, b in texts], device=device)
-    return loss, (chosen > rejected)[differ].float().mean().item(), (chosen - rejected)[differ].mean().item()
+    return loss, (chosen > rejected).cpu(), (chosen - rejected).cpu(), differ.cpu()
 
 
 @torch.no_grad()
 def heldout_pairs(policy, ref, tokenizer, records, beta, dtype, batch_size=32):
-    """Loss, implicit-reward accuracy and margin on held-out rankings: means over batches of them."""
-    batches = [dpo_step(policy, ref, tokenizer, records[i:i + batch_size], beta, dtype)
-               for i in range(0, len(records), batch_size)]
-    return tuple(float(np.mean([float(b[k]) for b in batches])) for k in range(3))
+    """Loss (mean over pairs), implicit-reward accuracy with its 95% interval over rankings, and
+    mean margin, on held-out rankings; accuracy and margin over the pairs whose texts differ."""
+    loss_sum, hits, totals, margins = 0.0, [], [], []
+    for i in range(0, len(records), batch_size):
+        batch = records[i:i + batch_size]
+        loss, right, margin, differ = dpo_step(policy, ref, tokenizer, batch, beta, dtype)
+        loss_sum += loss.item() * len(right)
+        first = 0
+        for r in batch:   # per ranking, for an interval that resamples rankings (their pairs share answers)
+            n = len(ranking_to_pairs(r["ranking"]))
+            keep = differ[first:first + n]
+            hits.append(int(right[first:first + n][keep].sum()))
+            totals.append(int(keep.sum()))
+            first += n
+        margins += margin[differ].tolist()
+    return loss_sum / sum(len(ranking_to_pairs(r["ranking"])) for r in records), ratio_ci(hits, totals), \
+        float(np.mean(margins))
 
 
 def plot_dpo(log, path, title):
@@ -149,7 +162,11 @@ if __name__ == "__main__":
     path = args.comparisons or f"{args.out_dir}/comparisons.jsonl"
     if not args.comparisons and not os.path.exists(path):
         raise SystemExit(f"error: {path} not found. Run `python train_rm.py` first (it collects the rankings)")
-    train, val = split_rankings(load_comparisons(path), args.val_rankings, args.seed)
+    records = load_comparisons(path)
+    if len(records) < 2:
+        raise SystemExit(f"error: {path} holds {len(records)} rankings; at least 2 are needed "
+                         "(some to train on, some to hold out)")
+    train, val = split_rankings(records, args.val_rankings, args.seed)
     print(f"{len(train)} training rankings, {len(val)} held out, from {path}")
 
     policy = copy.deepcopy(ref)
@@ -169,8 +186,8 @@ if __name__ == "__main__":
             step += 1
             lr = args.lr * min(1.0, step / args.warmup_iters)
             set_lr(optimizer, lr)
-            loss, acc, margin = dpo_step(policy, ref, tokenizer, [train[j] for j in order[i:i + args.batch_size]],
-                                         args.beta, args.dtype)
+            loss, right, margin, differ = dpo_step(policy, ref, tokenizer,
+                                                   [train[j] for j in order[i:i + args.batch_size]], args.beta, args.dtype)
             if args.bc_coef:   # the SFT loss on demonstrations beside the DPO loss: an anchor to SFT's language
                 x, targets = next(demo_batches)
                 with autocast(device, args.dtype):
@@ -181,10 +198,11 @@ if __name__ == "__main__":
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), args.grad_clip)
             optimizer.step()
             if step % args.log_interval == 0 or step == max_steps:
-                metrics = dict(step=step, loss=loss.item(), acc=acc, margin=margin, lr=lr)
+                metrics = dict(step=step, loss=loss.item(), acc=right[differ].float().mean().item(),
+                               margin=margin[differ].mean().item(), lr=lr)
                 if step % args.eval_interval == 0 or step == max_steps:
                     val_loss, val_acc, val_margin = heldout_pairs(policy, ref, tokenizer, val, args.beta, args.dtype)
-                    metrics.update(val_loss=val_loss, val_acc=val_acc, val_margin=val_margin)
+                    metrics.update(val_loss=val_loss, val_acc=val_acc[0], val_margin=val_margin)
                 log.add(**metrics)
 
     # ---- before and after, judged by the gold labeler ------------------------------------
@@ -199,10 +217,10 @@ if __name__ == "__main__":
     kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
     dpo = report["DPO"]
     print(f"\nsummary: gold score SFT {sft_eval.scores.mean():.3f} -> DPO {dpo['gold'][0]:.3f} | "
-          f"win rate vs SFT {fmt(dpo['win'], percent=True)} | held-out pairs: accuracy {log.rows[-1]['val_acc']:.3f}, "
+          f"win rate vs SFT {fmt(dpo['win'], percent=True)} | held-out pairs: accuracy {fmt(val_acc, percent=True)}, "
           f"margin {log.rows[-1]['val_margin']:.3f} | KL to SFT {kl:.2f} nats per answer")
     save_checkpoint(ckpt_path, policy, tokenizer, meta={"stage": "dpo", "args": asdict(args), "log": log.rows})
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "dpo": dpo,
-               "dpo_greedy": report["DPO greedy"], "kl": kl, "log": log.rows, "wall_time": time.time() - started}, f"{args.out_dir}/{args.name}_summary.json")
+               "dpo_greedy": report["DPO greedy"], "kl": kl, "val_acc": val_acc, "log": log.rows, "wall_time": time.time() - started}, f"{args.out_dir}/{args.name}_summary.json")
     plot_dpo(log, f"{args.out_dir}/{args.name}.png", f"DPO ({args.name}, beta={args.beta})")
     print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")

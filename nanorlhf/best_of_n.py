@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer
-from nanorlhf.common import get_device, save_json
+from nanorlhf.common import get_device, require_above_zero, require_positive, save_json
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import evaluate, fmt, win_shares, with_ci
 from nanorlhf.reward import score_texts
@@ -56,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
     parser.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
     args = parser.parse_args(argv)
+    require_positive(args, "n", "eval_prompts", "max_new_tokens")
+    require_above_zero(args, "temperature")
 
     device = get_device(args.device)
     sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")

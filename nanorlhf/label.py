@@ -17,7 +17,7 @@ import os
 import sys
 
 from nanorlhf.checkpoint import load_checkpoint
-from nanorlhf.common import get_device
+from nanorlhf.common import get_device, require_positive
 from nanorlhf.data import load_jsonl
 from nanorlhf.feedback import gold_agreement
 from nanorlhf.sampling import generate_responses
@@ -79,6 +79,9 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    require_positive(args, "num_prompts")
+    if args.k < 2:
+        raise SystemExit(f"error: -k must be at least 2 (answers to rank against each other), got {args.k}")
 
     def say(text=""):
         print(text, file=stdout, flush=True)

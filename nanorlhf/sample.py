@@ -10,7 +10,7 @@ prompt is one the TinyChat world knows, the gold labeler's score of each.
 import argparse
 
 from nanorlhf.checkpoint import load_checkpoint
-from nanorlhf.common import get_device
+from nanorlhf.common import get_device, require_positive
 from nanorlhf.sampling import generate_responses
 from nanorlhf.tinychat import labeler
 
@@ -34,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    require_positive(args, "num_samples", "max_new_tokens")
     if args.temperature < 0:
         parser.error(f"--temperature must be 0 (greedy) or above, got {args.temperature}")
 

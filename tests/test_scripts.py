@@ -403,6 +403,9 @@ def test_dpo_without_comparisons_names_the_script_to_run(smoke_dir, tmp_path):
     result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "comparisons.jsonl not found. Run `python train_rm.py` first" in result.stderr
+    (tmp_path / "one.jsonl").write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
+    result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons", str(tmp_path / "one.jsonl"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "holds 1 rankings; at least 2" in result.stderr
 
 
 def test_sft_trains_on_your_own_demonstrations(tmp_path):
@@ -424,3 +427,18 @@ def test_sft_trains_on_your_own_demonstrations(tmp_path):
     result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--demos", str(path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "mine.jsonl:81: missing field 'response'" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nanorlhf.sample", "SFT", "Hi", "--max-new-tokens", "0"], "error: --max-new-tokens must be at least 1"),
+    (["nanorlhf.sample", "SFT", "Hi", "-n", "0"], "error: --num-samples must be at least 1"),
+    (["nanorlhf.best_of_n", "--out-dir", "DIR", "--n", "0"], "error: --n must be at least 1"),
+    (["nanorlhf.best_of_n", "--out-dir", "DIR", "--temperature", "0"], "error: --temperature must be above 0"),
+    (["nanorlhf.label", "--checkpoint", "SFT", "-k", "1", "--out", "LABELS"], "error: -k must be at least 2"),
+])
+def test_the_tools_refuse_bad_counts_with_one_line(smoke_dir, tmp_path, args, message):
+    args = [a.replace("SFT", f"{smoke_dir}/sft.pt").replace("DIR", smoke_dir).replace("LABELS", f"{tmp_path}/l.jsonl")
+            for a in args]
+    result = run("-m", *args)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(message), result.stderr
