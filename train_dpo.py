@@ -15,6 +15,7 @@ learns from, the SFT model as the frozen reference, and no sampling while it tra
     python train_dpo.py                                 # about 2 minutes on a laptop CPU
     python train_dpo.py --comparisons my_labels.jsonl   # your own rankings
     python train_dpo.py --preset smoke                  # a few seconds, for tests and CI
+    torchrun --standalone --nproc_per_node 2 train_dpo.py  # 2 processes, each half of every batch
 
 Reads out/sft.pt and out/comparisons.jsonl (written by train_rm.py). Writes out/dpo.pt,
 dpo_summary.json and dpo.png (with --name, that name).
@@ -28,9 +29,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from nanorlhf import dist
 from nanorlhf.chat import chat_batch
 from nanorlhf.checkpoint import load_checkpoint, require_finished, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
+from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
                              set_seed, stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
@@ -73,14 +75,14 @@ PRESETS = {
 }
 
 
-def pair_logprobs(model, tokenizer, records, block_size):
+def pair_logprobs(logprobs, tokenizer, records, block_size, device):
     """Summed log-probs of every response in `records` (each forwarded once) -> (N,), and the
-    (winner, loser) pairs as indices into them -> winners (P,), losers (P,)."""
+    (winner, loser) pairs as indices into them -> winners (P,), losers (P,).
+    logprobs: Forward(sequence_logprobs, model), or its DDP wrapper while training."""
     prompts = [r["prompt"] for r in records for _ in r["responses"]]
     responses = [y for r in records for y in r["responses"]]
     idx, attention_mask, response_mask = chat_batch(tokenizer, prompts, responses, block_size)
-    device = next(model.parameters()).device
-    logps = sequence_logprobs(model, idx.to(device), attention_mask.to(device), response_mask.to(device))
+    logps = logprobs(idx.to(device), attention_mask.to(device), response_mask.to(device))
     winners, losers, offset = [], [], 0
     for r in records:
         for w, l in ranking_to_pairs(r["ranking"]):
@@ -93,12 +95,14 @@ def pair_logprobs(model, tokenizer, records, block_size):
 def dpo_step(policy, ref, tokenizer, records, beta, dtype):
     """The DPO loss of a batch of rankings -> loss, and for every pair: is it ordered right by the
     implicit reward (P,) bool, its margin (P,), and do its two texts differ (P,) bool (a pair of
-    equal texts has no preference to learn, and its margin is 0 by construction)."""
+    equal texts has no preference to learn, and its margin is 0 by construction).
+    policy, ref: Forward(sequence_logprobs, model) (the policy's perhaps wrapped by DDP)."""
     device = next(policy.parameters()).device
+    block_size = ref.parts[0].config.block_size
     with autocast(device, dtype):
-        logps, winners, losers = pair_logprobs(policy, tokenizer, records, policy.config.block_size)
+        logps, winners, losers = pair_logprobs(policy, tokenizer, records, block_size, device)
         with torch.no_grad():
-            ref_logps, _, _ = pair_logprobs(ref, tokenizer, records, ref.config.block_size)
+            ref_logps, _, _ = pair_logprobs(ref, tokenizer, records, block_size, device)
     loss, chosen, rejected = dpo_loss(logps[winners], logps[losers], ref_logps[winners], ref_logps[losers], beta)
     texts = [(r["responses"][w], r["responses"][l]) for r in records for w, l in ranking_to_pairs(r["ranking"])]
     differ = torch.tensor([a != b for a, b in texts], device=device)
@@ -154,9 +158,10 @@ if __name__ == "__main__":
     require_above_zero(args, "lr", "beta", "temperature")
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
-    device = get_device(args.device)
+    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
+    dist.require_divisible(args, "batch_size")
     args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device} | {args}")
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)
     path = args.comparisons or f"{args.out_dir}/comparisons.jsonl"
@@ -172,7 +177,11 @@ if __name__ == "__main__":
     policy = copy.deepcopy(ref)
     ref.requires_grad_(False)
     optimizer = make_optimizer(policy.parameters(), args.lr, args.weight_decay)
-    max_steps = math.ceil(len(train) / args.batch_size) * args.epochs
+    # the summed log-probs as a module's forward: DDP averages the gradients of what its forward computed
+    policy_logprobs, ref_logprobs = dist.Forward(sequence_logprobs, policy), dist.Forward(sequence_logprobs, ref)
+    trainer = dist.ddp(policy_logprobs)
+    # batches per epoch; the last, partial one counts if every process gets a ranking of it
+    max_steps = (len(train) // args.batch_size + (len(train) % args.batch_size >= world)) * args.epochs
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
     stop_on_ctrl_c(lambda: f"{ckpt_path} was not written (it is written at the end; an earlier one is as it was)")
     if args.bc_coef:
@@ -183,13 +192,17 @@ if __name__ == "__main__":
     for epoch in range(args.epochs):
         order = np.random.default_rng(args.seed + epoch).permutation(len(train))
         for i in range(0, len(train), args.batch_size):
+            batch = [train[j] for j in order[i:i + args.batch_size]]
+            if len(batch) < world:   # an epoch's last few rankings, too few to share out (never in one process)
+                continue
             step += 1
             lr = args.lr * min(1.0, step / args.warmup_iters)
             set_lr(optimizer, lr)
-            loss, right, margin, differ = dpo_step(policy, ref, tokenizer,
-                                                   [train[j] for j in order[i:i + args.batch_size]], args.beta, args.dtype)
+            mine = dist.my_share(batch)   # this process's rankings of the batch
+            loss, right, margin, differ = dpo_step(trainer, ref_logprobs, tokenizer, mine, args.beta, args.dtype)
+            loss = loss * dist.global_share(len(right), sum(len(ranking_to_pairs(r["ranking"])) for r in batch))
             if args.bc_coef:   # the SFT loss on demonstrations beside the DPO loss: an anchor to SFT's language
-                x, targets = next(demo_batches)
+                x, targets = (dist.my_share(t) for t in next(demo_batches))
                 with autocast(device, args.dtype):
                     loss = loss + args.bc_coef * policy(x.to(device), targets.to(device))[1].float()
             optimizer.zero_grad(set_to_none=True)
@@ -198,14 +211,17 @@ if __name__ == "__main__":
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), args.grad_clip)
             optimizer.step()
             if step % args.log_interval == 0 or step == max_steps:
-                metrics = dict(step=step, loss=loss.item(), acc=right[differ].float().mean().item(),
-                               margin=margin[differ].mean().item(), lr=lr)
-                if step % args.eval_interval == 0 or step == max_steps:
-                    val_loss, val_acc, val_margin = heldout_pairs(policy, ref, tokenizer, val, args.beta, args.dtype)
+                metrics = dict(step=step, loss=dist.mean_over_processes(loss.item()),
+                               acc=dist.mean_over_processes(right[differ].float().mean().item()),
+                               margin=dist.mean_over_processes(margin[differ].mean().item()), lr=lr)
+                if (step % args.eval_interval == 0 or step == max_steps) and dist.is_main():
+                    val_loss, val_acc, val_margin = heldout_pairs(policy_logprobs, ref_logprobs, tokenizer, val,
+                                                                  args.beta, args.dtype)
                     metrics.update(val_loss=val_loss, val_acc=val_acc[0], val_margin=val_margin)
                 log.add(**metrics)
 
     # ---- before and after, judged by the gold labeler ------------------------------------
+    dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed as train_ppo.py
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)

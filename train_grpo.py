@@ -16,6 +16,7 @@ model instead, as PPO does.
     python train_grpo.py --reward rm           # against the learned reward model
     python train_grpo.py --no-scale            # advantages not divided by the group's std (Dr. GRPO)
     python train_grpo.py --preset smoke        # a few seconds, for tests and CI
+    torchrun --standalone --nproc_per_node 2 train_grpo.py   # 2 processes, each half the prompts
 
 Reads out/sft.pt (and out/rm.pt with --reward rm). Writes out/grpo.pt, grpo_summary.json and
 grpo.png (with --name, that name).
@@ -26,9 +27,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from nanorlhf import dist
 from nanorlhf.chat import decode_response
 from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
+from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
@@ -110,9 +112,10 @@ if __name__ == "__main__":
     require_choice(args, "reward", ("gold", "rm"))
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
-    device = get_device(args.device)
+    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
+    dist.require_divisible(args, "batch_size", "minibatch_size")
     args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device} | {args}")
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
 
     ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)
@@ -132,8 +135,10 @@ if __name__ == "__main__":
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed as train_ppo.py
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
-    sft_eval = evaluate_policy(ref)
-    print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | eos rate {sft_eval.ended.mean():.2f}")
+    if dist.is_main():   # only rank 0 evaluates, prints and saves
+        sft_eval = evaluate_policy(ref)
+        print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
+              f"eos rate {sft_eval.ended.mean():.2f}")
     if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
                  for d in load_jsonl("data/sft_train.jsonl")]
@@ -142,19 +147,21 @@ if __name__ == "__main__":
 
     log, evals = MetricLog(), []
     ckpt_path = f"{args.out_dir}/{args.name}.pt"
-    generator = torch.Generator(device=device).manual_seed(args.seed)   # sampling
+    # with several processes DDP averages the gradients of what its forward computed: the log-probs
+    policy_logprobs = dist.ddp(dist.Forward(response_logprobs, policy))
+    generator = torch.Generator(device=device).manual_seed(args.seed * world + rank)   # sampling, per process
     shuffle = torch.Generator().manual_seed(args.seed)                  # minibatch order
     prompt_order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
     saved = {"iter": None}
     stop_on_ctrl_c(lambda: f"{ckpt_path} holds iteration {saved['iter']}" if saved["iter"]
                    else f"stopped before the first save (iteration {args.eval_interval}); nothing written")
-    P, G = args.batch_size, args.group_size
+    P, G = args.batch_size // world, args.group_size   # P: this process's prompts; whole groups stay together
 
     for it in range(1, args.max_iters + 1):
         # ---- 1. rollout: G answers to each of P prompts --------------------------------------
         t0 = time.time()
-        first = ((it - 1) * P) % len(prompts)
-        batch_prompts = [prompts[i] for i in prompt_order[first:first + P].tolist()]
+        first = ((it - 1) * args.batch_size) % len(prompts)
+        batch_prompts = dist.my_share([prompts[i] for i in prompt_order[first:first + args.batch_size].tolist()])
         repeated = [p for p in batch_prompts for _ in range(G)]                # (P * G,) each prompt G times
         with autocast(device, args.dtype):
             rollout = sample(policy, tokenizer, repeated, args.max_new_tokens, args.temperature, generator,
@@ -182,12 +189,11 @@ if __name__ == "__main__":
         t2 = time.time()
         stats = []
         for epoch in range(args.ppo_epochs):
-            for mb in torch.randperm(P * G, generator=shuffle).split(args.minibatch_size):
+            for mb in torch.randperm(P * G, generator=shuffle).split(args.minibatch_size // world):
                 with autocast(device, args.dtype):
-                    logprobs, entropy, _ = response_logprobs(policy, sequence[mb], attention_mask[mb], Tq,
-                                                             args.temperature)
+                    logprobs, entropy, _ = policy_logprobs(sequence[mb], attention_mask[mb], Tq, args.temperature)
                     if args.bc_coef:
-                        x, targets = next(demo_batches)
+                        x, targets = (dist.my_share(t) for t in next(demo_batches))
                         bc_loss = policy(x.to(device), targets.to(device))[1]
                 # token-level means over the minibatch (every token counts once; lesson 08)
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb], mask[mb],
@@ -202,21 +208,22 @@ if __name__ == "__main__":
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), args.grad_clip)
                 optimizer.step()
                 stats.append(torch.stack([pg_loss, kl, clipfrac, approx_kl, masked_mean(entropy, mask[mb])]).detach())
-        pg, kl_loss, clipfrac, approx_kl, entropy = torch.stack(stats).mean(0).tolist()
+        pg, kl_loss, clipfrac, approx_kl, entropy = dist.mean_over_processes(torch.stack(stats).mean(0)).tolist()
         t3 = time.time()
 
-        # ---- 4. log ---------------------------------------------------------------------------
-        groups = rewards.view(P, G)
-        metrics = dict(step=it, reward=rewards.mean().item(),
-                       kl=(kl_k3(old_logprobs, ref_logprobs) * mask).sum(1).mean().item(),
+        # ---- 4. log: means over the whole batch (every process's share) --------------------------
+        per_answer = dist.gather_rows(torch.stack([rewards, (kl_k3(old_logprobs, ref_logprobs) * mask).sum(1),
+                                                   mask.sum(1), rollout.ended.float()], 1))   # (all answers, 4)
+        groups = per_answer[:, 0].view(-1, G)
+        metrics = dict(step=it, reward=per_answer[:, 0].mean().item(), kl=per_answer[:, 1].mean().item(),
                        flat_groups=(groups == groups[:, :1]).all(1).float().mean().item(),  # groups that teach nothing
                        pg_loss=pg, kl_loss=kl_loss, clipfrac=clipfrac, approx_kl=approx_kl, entropy=entropy,
-                       resp_len=mask.sum(1).mean().item(), eos=rollout.ended.float().mean().item(),
+                       resp_len=per_answer[:, 2].mean().item(), eos=per_answer[:, 3].mean().item(),
                        t_roll=t1 - t0, t_score=t2 - t1, t_update=t3 - t2)
         if it % args.sample_interval == 0:
             for prompt, ids in list(zip(repeated, rollout.response))[:G]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
-        if it % args.eval_interval == 0 or it == args.max_iters:
+        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
             eval_kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
@@ -224,12 +231,13 @@ if __name__ == "__main__":
                            eval_eos=ev["eos"], eval_kl=eval_kl)
             evals.append(dict(step=it, kl=eval_kl, **ev))
         log.add(**metrics)
-        if it % args.eval_interval == 0 or it == args.max_iters:
+        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
             save_checkpoint(ckpt_path, policy, tokenizer, meta={"stage": "grpo", "args": asdict(args), "iter": it,
                                                                  "log": log.rows, "evals": evals})
             saved["iter"] = it
 
     # ---- 5. before and after ------------------------------------------------------------------
+    dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     print_samples(eval_records, {"SFT": sft_eval, "GRPO": final})
     sft_greedy, grpo_greedy = evaluate_policy(ref, temperature=0), evaluate_policy(policy, temperature=0)
     report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "GRPO": final,

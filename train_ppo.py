@@ -13,6 +13,7 @@ held-out prompts against the SFT model.
                                                           # no KL penalty: over-optimisation (lesson 07)
     python train_ppo.py --resume                          # after Ctrl-C: continue from the last save
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
+    torchrun --standalone --nproc_per_node 2 train_ppo.py # 2 processes, each rolls out half the prompts
 
 Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
 The pieces PPO shares with other methods (log-probs of a response, masked means, whitening,
@@ -26,10 +27,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from nanorlhf import dist
 from nanorlhf.chat import decode_response
 from nanorlhf.checkpoint import (load_checkpoint, require_checkpoint, require_finished, require_same_tokenizer,
                                  save_checkpoint)
-from nanorlhf.common import (DTYPES, arg, autocast, get_device, make_optimizer, MetricLog, parse_args,
+from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
@@ -186,9 +188,10 @@ if __name__ == "__main__":
     require_choice(args, "reward", ("rm", "gold"))
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
-    device = get_device(args.device)
+    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
+    dist.require_divisible(args, "batch_size", "minibatch_size")
     args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device} | {args}")
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
         require_checkpoint(path)
 
@@ -217,10 +220,11 @@ if __name__ == "__main__":
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
-    sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
-    sft_proxy = heldout_proxy(reward_model, tokenizer, sft_eval)
-    print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
-          f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
+    if dist.is_main():   # only rank 0 evaluates, prints and saves
+        sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
+        sft_proxy = heldout_proxy(reward_model, tokenizer, sft_eval)
+        print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
+              f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
     if args.reward == "gold":   # on the reward model's scale: SFT's answers to 256 training prompts at mean 0, std 1
         scale = gold_scale(ref, tokenizer, load_jsonl("data/ppo_prompts.jsonl")[:256], args.temperature,
                            args.max_new_tokens, seed=args.seed)
@@ -246,7 +250,10 @@ if __name__ == "__main__":
         optimizer.load_state_dict(meta["optimizer"])
         log.rows, evals, start, beta = meta["log"], meta.get("evals", []), meta["iter"] + 1, meta["beta"]
         print(f"resumed from {ckpt_path} at iteration {meta['iter']}")
-    generator = torch.Generator(device=device).manual_seed(args.seed + start)   # sampling
+    # with several processes: one module for DDP to wrap, the policy's log-probs and the critic's
+    # values, so that backward averages both models' gradients over the processes
+    logprobs_and_values = dist.ddp(dist.Forward(policy_and_values, policy, critic))
+    generator = torch.Generator(device=device).manual_seed((args.seed + start) * world + rank)   # sampling, per process
     shuffle = torch.Generator().manual_seed(args.seed + start)                  # minibatch order
     prompt_order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(args.seed))
     saved = {"iter": start - 1 if args.resume else None}   # the iteration in ckpt_path, for the Ctrl-C message
@@ -258,7 +265,8 @@ if __name__ == "__main__":
         # ---- 1. rollout: the policy answers a batch of prompts ---------------------------
         t0 = time.time()
         first = ((it - 1) * args.batch_size) % len(prompts)
-        batch_prompts = [prompts[i] for i in prompt_order[first:first + args.batch_size].tolist()]
+        all_prompts = [prompts[i] for i in prompt_order[first:first + args.batch_size].tolist()]
+        batch_prompts = dist.my_share(all_prompts)   # this process rolls out its share of the batch
         with autocast(device, args.dtype):
             rollout = sample(policy, tokenizer, batch_prompts, args.max_new_tokens, args.temperature, generator,
                              keep_hidden=True)
@@ -285,19 +293,19 @@ if __name__ == "__main__":
             scores = scores - args.missing_eos_penalty * (~rollout.ended).float()
             rewards, kl = kl_penalised_rewards(scores, old_logprobs, ref_logprobs, response_mask, beta)
             advantages, returns = compute_gae(rewards, old_values, response_mask, args.gamma, args.lam)
-            advantages = whiten(advantages, response_mask)
+            advantages = whiten(advantages, response_mask, dist.masked_mean_global)   # over the whole batch
 
         # ---- 3. update: a few epochs of clipped PPO over shuffled minibatches -------------
         t2 = time.time()
         stats = []
         for epoch in range(args.ppo_epochs):
-            for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size):
+            for mb in torch.randperm(len(batch_prompts), generator=shuffle).split(args.minibatch_size // world):
                 mask = response_mask[mb]
                 with autocast(device, args.dtype):
-                    logprobs, entropy, _, values = policy_and_values(policy, critic, sequence[mb], attention_mask[mb],
-                                                                     Tq, args.temperature)
+                    logprobs, entropy, _, values = logprobs_and_values(sequence[mb], attention_mask[mb], Tq,
+                                                                       args.temperature)
                     if args.bc_coef:   # behaviour cloning on the demonstrations: a second anchor to SFT
-                        x, targets = next(demo_batches)
+                        x, targets = (dist.my_share(t) for t in next(demo_batches))
                         bc_loss = policy(x.to(device), targets.to(device))[1]
                 values = values.float()
                 pg_loss, clipfrac, approx_kl = policy_loss(logprobs, old_logprobs[mb], advantages[mb],
@@ -316,23 +324,26 @@ if __name__ == "__main__":
                 outside = masked_mean(((logprobs - old_logprobs[mb]).exp() - 1).abs().gt(args.cliprange).float(), mask)
                 stats.append(torch.stack([pg_loss, vf_loss, clipfrac, outside, approx_kl,
                                           masked_mean(entropy, mask)]).detach())
-        pg, vf, clipfrac, outside, approx_kl, entropy = torch.stack(stats).mean(0).tolist()
+        pg, vf, clipfrac, outside, approx_kl, entropy = dist.mean_over_processes(torch.stack(stats).mean(0)).tolist()
         t3 = time.time()
 
-        # ---- 4. log: one line per iteration ------------------------------------------------
-        kl_per_response = kl.sum(1).mean().item()
-        metrics = dict(step=it, score=scores.mean().item(), kl=kl_per_response, exact_kl=true_kl.sum(1).mean().item(),
-                       non_score=(-beta * kl).sum(1).mean().item(), reward=rewards.sum(1).mean().item(),
+        # ---- 4. log: one line per iteration, means over the whole batch (every process's share) --
+        per_response = dist.gather_rows(torch.stack([scores, kl.sum(1), true_kl.sum(1), (-beta * kl).sum(1),
+                                                     rewards.sum(1), response_mask.sum(1), rollout.ended.float()], 1))
+        score_all, kl_all, exact_kl_all, non_score_all, reward_all, length_all, ended_all = per_response.unbind(1)
+        kl_per_response = kl_all.mean().item()
+        metrics = dict(step=it, score=score_all.mean().item(), kl=kl_per_response, exact_kl=exact_kl_all.mean().item(),
+                       non_score=non_score_all.mean().item(), reward=reward_all.mean().item(),
                        pg_loss=pg, vf_loss=vf, clipfrac=clipfrac, outside=outside, approx_kl=approx_kl, entropy=entropy,
-                       expl_var=explained_variance(old_values, returns, response_mask),
-                       resp_len=response_mask.sum(1).mean().item(), eos=rollout.ended.float().mean().item(),
+                       expl_var=dist.mean_over_processes(explained_variance(old_values, returns, response_mask)),
+                       resp_len=length_all.mean().item(), eos=ended_all.mean().item(),
                        beta=beta, t_roll=t1 - t0, t_score=t2 - t1, t_update=t3 - t2)
         if args.target_kl:
             beta = adaptive_beta(beta, kl_per_response, args.target_kl, len(batch_prompts), args.kl_horizon)
         if it % args.sample_interval == 0:
             for prompt, ids in list(zip(batch_prompts, rollout.response))[:3]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
-        if it % args.eval_interval == 0 or it == args.max_iters:
+        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
             eval_kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
@@ -342,13 +353,18 @@ if __name__ == "__main__":
             evals.append(dict(step=it, kl=eval_kl, proxy=eval_proxy, **ev))
         log.add(**metrics)
 
-        if it % args.eval_interval == 0 or it == args.max_iters:
+        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
             save_checkpoint(ckpt_path, policy, tokenizer, meta={
                 "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows, "evals": evals,
                 "critic": critic.state_dict(), "optimizer": optimizer.state_dict()})
             saved["iter"] = it
 
     # ---- 5. before and after ----------------------------------------------------------------
+    # the last batch, every process's share, for tests/test_dist.py to check the logged means against
+    last_rollout = dict(prompts=all_prompts, scores=score_all.tolist(), kl=kl_all.tolist(), ended=ended_all.tolist(),
+                        response_ids=dist.gather_objects([ids[m].tolist() for ids, m in
+                                                          zip(rollout.response, rollout.response_mask.bool())]))
+    dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     if start > args.max_iters:   # resumed a finished run: nothing was evaluated above
         final = evaluate_policy(policy)
     print_samples(eval_records, {"SFT": sft_eval, "PPO": final})
@@ -365,7 +381,7 @@ if __name__ == "__main__":
           f"eos rate {ppo['eos']:.3f} | KL {log.rows[-1]['kl']:.2f} nats")
     save_json({"sft": report[f"SFT (T={args.temperature})"], "sft_greedy": report["SFT greedy"], "ppo": ppo,
                "ppo_greedy": report["PPO greedy"], "win_vs_sft_greedy": against_greedy, "kl": log.rows[-1]["kl"],
-               "sft_proxy": sft_proxy, "evals": evals, "wall_time": time.time() - started,
+               "sft_proxy": sft_proxy, "evals": evals, "last_rollout": last_rollout, "wall_time": time.time() - started,
                "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
     plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, beta={args.beta}, bc={args.bc_coef})",
              float(sft_eval.scores.mean()), sft_proxy)

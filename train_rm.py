@@ -10,6 +10,7 @@ every (winner, loser) pair with the Bradley-Terry loss -log sigmoid(r_w - r_l).
     python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings
     python train_rm.py --resume                         # after Ctrl-C: reuse the rankings already collected
     python train_rm.py --preset smoke                   # a few seconds, for tests and CI
+    torchrun --standalone --nproc_per_node 2 train_rm.py   # 2 processes, each half of every batch
 
 Reads out/sft.pt. Writes out/comparisons.jsonl, out/rm.pt and out/rm.png. rm.pt is written
 once, at the end: an interrupted run leaves the one before it as it was.
@@ -22,8 +23,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from nanorlhf import dist
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_finished, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
+from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
                              set_seed, spearman, stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
@@ -158,9 +160,10 @@ if __name__ == "__main__":
                          "needs different answers to the same prompt to compare")
     require_choice(args, "dtype", DTYPES)
     set_seed(args.seed)
-    device = get_device(args.device)
+    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
+    dist.require_divisible(args, "batch_size")
     args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device} | {args}")
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     require_checkpoint(f"{args.out_dir}/sft.pt")
     sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)
@@ -180,14 +183,17 @@ if __name__ == "__main__":
             raise SystemExit(f"error: {args.comparisons} holds {len(records)} rankings; at least 2 are needed "
                              "(some to train on, some to hold out)")
         print(f"read {len(records)} rankings from {args.comparisons}")
-    else:
-        prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
-        records = collect_comparisons(sft, tokenizer, prompts, args.k, args.noise, args.seed,
-                                      args.max_new_tokens, args.temperature)
-        save_comparisons(records, f"{args.out_dir}/comparisons.jsonl")
-        print(f"collected {len(records)} rankings of {args.k} responses "
-              f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
-              f"-> {args.out_dir}/comparisons.jsonl")
+    else:   # rank 0 collects them all and hands them to the other processes: the same data as one process
+        records = None
+        if dist.is_main():
+            prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
+            records = collect_comparisons(sft, tokenizer, prompts, args.k, args.noise, args.seed,
+                                          args.max_new_tokens, args.temperature)
+            save_comparisons(records, f"{args.out_dir}/comparisons.jsonl")
+            print(f"collected {len(records)} rankings of {args.k} responses "
+                  f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
+                  f"-> {args.out_dir}/comparisons.jsonl")
+        records = dist.from_main(records)
     train, val = split_rankings(records, args.val_rankings, args.seed)
     print(f"{len(train)} training rankings, {len(val)} held out")
     if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])):
@@ -216,7 +222,9 @@ if __name__ == "__main__":
     # ---- 2. the reward model: the SFT network, unembedding replaced by a scalar head -----
     model = RewardModel.from_gpt(sft).to(device)
     optimizer = make_optimizer(model.parameters(), args.lr, args.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    trainer = dist.ddp(model)   # with several processes: averages the gradients over them in backward
+    # batches per epoch; the last, partial one counts if every process gets a ranking of it
+    steps_per_epoch = len(train) // args.batch_size + (len(train) % args.batch_size >= world)
     max_steps = steps_per_epoch * args.epochs
     log = MetricLog()
     model.train()
@@ -224,14 +232,18 @@ if __name__ == "__main__":
     for epoch in range(args.epochs):
         perm = np.random.default_rng(args.seed + epoch).permutation(len(train))
         for i in range(0, len(train), args.batch_size):
+            batch = [train[j] for j in perm[i:i + args.batch_size]]
+            if len(batch) < world:   # an epoch's last few rankings, too few to share out (never in one process)
+                continue
             step += 1
             lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
             set_lr(optimizer, lr)
-            batch = [train[j] for j in perm[i:i + args.batch_size]]
-            idx, mask, winners, losers, weights = comparison_batch(batch, tokenizer, model.config.block_size)
+            mine = dist.my_share(batch)   # this process's rankings of the batch
+            idx, mask, winners, losers, weights = comparison_batch(mine, tokenizer, model.config.block_size)
             with autocast(device, args.dtype):
-                scores = model(idx.to(device), mask.to(device)).float()   # (N,) one per response
+                scores = trainer(idx.to(device), mask.to(device)).float()   # (N,) one per response
             loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
+            loss = loss * dist.global_share(len(mine), len(batch))   # each prompt counts once in the whole batch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip:
@@ -239,14 +251,16 @@ if __name__ == "__main__":
             optimizer.step()
             batch_acc = (scores[winners] > scores[losers]).float().mean().item()
             if step % args.log_interval == 0 or step == max_steps:
-                metrics = dict(step=step, loss=loss.item(), batch_acc=batch_acc, lr=lr)
-                if step % args.eval_interval == 0 or step == max_steps:
+                metrics = dict(step=step, loss=dist.mean_over_processes(loss.item()),
+                               batch_acc=dist.mean_over_processes(batch_acc), lr=lr)
+                if (step % args.eval_interval == 0 or step == max_steps) and dist.is_main():
                     model.eval()
                     metrics["val_acc"] = accuracy(val, record_scores(model, tokenizer, val), ties)
                     model.train()
                 log.add(**metrics)
 
     # ---- 3. normalise, then evaluate against the labels, the gold ranking and the ceiling --
+    dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     # normalise: the SFT model's own responses score mean 0, standard deviation 1
     model.eval()
     train_prompts = [r["prompt"] for r in train for _ in r["responses"]]

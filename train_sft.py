@@ -15,6 +15,7 @@ is the earlier recipe, GPT-2's layout trained by AdamW alone.
     python train_sft.py                  # the default run, about 5 minutes on a laptop CPU
     python train_sft.py --resume         # after Ctrl-C: continue from the last save
     python train_sft.py --preset smoke   # a few seconds, used by the tests and CI
+    torchrun --standalone --nproc_per_node 2 train_sft.py   # 2 processes, each half of every batch
 
 Writes out/sft.pt (weights, model config, tokenizer, arguments) and out/sft_loss.png. While
 it trains, out/sft.pt is saved every eval_interval steps marked unfinished (with the
@@ -25,15 +26,16 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from nanorlhf import dist
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_optimizer, MetricLog, parse_args,
+from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
 from nanorlhf.data import corpus_text, load_demonstrations, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
 from nanorlhf.muon import make_muon_optimizers
-from nanorlhf.sft import encode_demonstration, mean_loss, random_batches
+from nanorlhf.sft import IGNORE, encode_demonstration, mean_loss, random_batches
 from nanorlhf.tokenizer import Tokenizer
 
 
@@ -93,9 +95,10 @@ if __name__ == "__main__":
     require_choice(args, "norm", NORMS)
     require_choice(args, "mlp", MLPS)
     set_seed(args.seed)
-    device = get_device(args.device)
+    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
+    dist.require_divisible(args, "batch_size")
     args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device} | {args}")
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     ckpt_path = f"{args.out_dir}/sft.pt"
     if args.resume:   # the model, its tokenizer and the optimizers' state come from the checkpoint
         require_checkpoint(ckpt_path)
@@ -155,11 +158,12 @@ if __name__ == "__main__":
             opt.load_state_dict(state)
         log.rows, start, untrained_score = meta["log"], meta["step"] + 1, meta["untrained_score"]
         print(f"resumed from {ckpt_path} at step {meta['step']}")
-    else:
+    elif dist.is_main():   # only rank 0 evaluates, prints and saves
         before = evaluate(model, tokenizer, eval_records, samples=1, temperature=args.temperature,
                           max_new_tokens=args.max_new_tokens, seed=args.seed)
         untrained_score = float(before.scores.mean())
         print(f"untrained model: gold score {untrained_score:.3f} | eos rate {before.ended.mean():.2f}")
+    trainer = dist.ddp(model)   # with several processes: averages the gradients over them in backward
 
     # ---- training loop ------------------------------------------------------------------
     # a resumed run draws its batches from a generator seeded anew, so after the resume its
@@ -175,10 +179,13 @@ if __name__ == "__main__":
         lr = cosine_lr(step - 1, args.lr, args.warmup_iters, args.max_iters, args.lr_floor)
         for group, peak in zip([g for opt in optimizers for g in opt.param_groups], peaks):
             group["lr"] = peak * lr / args.lr   # one schedule, each group at its own peak
-        x, targets = next(batches)
-        x, targets = x.to(device), targets.to(device)
+        x, targets = next(batches)   # every process draws the same batch and takes its own rows of it
+        n_targets = (targets != IGNORE).sum().item()
+        x, targets = dist.my_share(x).to(device), dist.my_share(targets).to(device)
         with autocast(device, args.dtype):
-            _, loss = model(x, targets)
+            _, loss = trainer(x, targets)   # mean over this process's response tokens
+        # counted as one process counts it: over all the batch's response tokens (1.0 in one process)
+        loss = loss * dist.global_share((targets != IGNORE).sum().item(), n_targets)
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,21 +197,22 @@ if __name__ == "__main__":
 
         if step % args.log_interval == 0 or step == args.max_iters:
             n = step % args.log_interval or args.log_interval
-            metrics = dict(step=step, loss=loss_sum / n, lr=lr,
-                           tok_per_s=int(tokens_seen / (time.time() - t_last)))
-            if step % args.eval_interval == 0 or step == args.max_iters:
+            metrics = dict(step=step, loss=dist.mean_over_processes(loss_sum) / n, lr=lr,
+                           tok_per_s=int(dist.sum_over_processes(tokens_seen) / (time.time() - t_last)))
+            if (step % args.eval_interval == 0 or step == args.max_iters) and dist.is_main():
                 model.eval()
                 metrics["val_loss"] = mean_loss(model, val, 256, tokenizer.pad_id)
                 model.train()
             log.add(**metrics)
             t_last, loss_sum, tokens_seen = time.time(), 0.0, 0
-        if step % args.eval_interval == 0 and step < args.max_iters:   # something to resume from after Ctrl-C
+        if step % args.eval_interval == 0 and step < args.max_iters and dist.is_main():   # to resume from after Ctrl-C
             save_checkpoint(ckpt_path, model, tokenizer, meta={
                 "stage": "sft", "args": asdict(args), "finished": False, "step": step, "log": log.rows,
                 "untrained_score": untrained_score, "optimizers": [opt.state_dict() for opt in optimizers]})
             saved["step"] = step
 
     # ---- evaluation: what does the gold labeler think now? -----------------------------
+    dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     model.eval()
     sampled = evaluate(model, tokenizer, eval_records, samples=args.eval_samples, temperature=args.temperature,
                        max_new_tokens=args.max_new_tokens, seed=args.seed)

@@ -17,7 +17,11 @@ positions) and the shape of the side-by-side with TRL in the README (a 3.09M-par
 4. one PPO iteration (train_ppo.py's pieces) for 64 prompts x 48 response tokens, split
    into rollout, scoring and update, with the update's FLOP/s against the matmul's: the
    design before the speed work and train_ppo.py's default; at the TRL shape each lever in
-   turn (fused AdamW, the rollout's logits reused, bf16, a value head on the policy's trunk).
+   turn (fused AdamW, the rollout's logits reused, bf16, a value head on the policy's trunk);
+5. several processes (default model, fp32 AdamW, train_sft.py's batch): tokens/s of one
+   process with all cores, one process with one core, and torchrun's layout, 2 processes of
+   one core each joined by gloo and DistributedDataParallel, each with half the batch; and
+   the time of one all-reduce of every gradient, what 2 processes pay for working together.
 
 FLOPs per trained token (Kaplan et al. 2020; nanoGPT's estimate_mfu):
     6 N + 12 L C T
@@ -27,6 +31,7 @@ as the lm_head matmul); 6 = 2 FLOPs per multiply-add x (1 forward + 2 backward).
 x 3 for forward + backward. It counts the full T x T square, as nanoGPT does.
 """
 import os
+import socket
 import statistics
 import time
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ class Args:
     prompts: int = arg(64, "prompts generated at once")
     new_tokens: int = arg(48, "tokens generated per prompt")
     seed: int = arg(0, "seed for the random weights and tokens")
+    distributed: bool = arg(True, "also time the training step in 2 processes (gloo, DDP) against one")
 
 
 def median_seconds(fn, repeats, warmup=1):
@@ -76,7 +82,7 @@ def flops_per_token(model, T):
 def training_tokens_per_second(model, batch_size, T, repeats, dtype="fp32", muon=False):
     """forward (in dtype) + backward + optimizer step on (batch_size, T) batches -> tokens/s.
     The optimizer is AdamW, or with muon=True train_sft.py's Muon + AdamW (nanorlhf/muon.py)."""
-    V = model.config.vocab_size
+    V = getattr(model, "module", model).config.vocab_size   # (the model inside a DDP wrapper)
     x = torch.randint(0, V, (batch_size, T))
     targets = torch.randint(0, V, (batch_size, T))
     if muon:
@@ -161,6 +167,61 @@ def main():
                   f"{sum(times.values()):.2f} s/iteration = rollout {times['rollout']:.2f} + "
                   f"scoring {times['scoring']:.2f} + update {times['update']:.2f} | "
                   f"update {update_flops / 1e9:.1f} GFLOP/s = {update_flops / peak:.0%} of matmul")
+    if args.distributed:
+        distributed(args.repeats, args.seed)
+
+
+def _ddp_worker(rank, port, shape, batch, T, repeats, results):
+    """One of 2 processes: a DDP training step on half the batch with one thread -> tokens/s of the
+    whole batch, and the median time of one all-reduce of every gradient (rank 0 reports)."""
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**shape))
+    tokens_per_s = training_tokens_per_second(torch.nn.parallel.DistributedDataParallel(model), batch // 2, T,
+                                              repeats) * 2   # both halves of the batch, in the same time
+    grads = torch.randn(sum(p.numel() for p in model.parameters()))
+    seconds = median_seconds(lambda: dist.all_reduce(grads), 3 * repeats, warmup=2)
+    if rank == 0:
+        results.put((tokens_per_s, seconds, grads.numel()))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def distributed(repeats, seed, model_and_batch=SHAPES["default"]):
+    """Section 5: the default model's training step in 1 process and in 2 (see the docstring)."""
+    import torch.multiprocessing as mp
+    shape, (batch, T) = model_and_batch
+    threads = torch.get_num_threads()
+    one = {}
+    for n in sorted({threads, 1}, reverse=True):
+        torch.set_num_threads(n)
+        torch.manual_seed(seed)
+        one[n] = training_tokens_per_second(GPT(GPTConfig(**shape)), batch, T, repeats)
+    torch.set_num_threads(threads)
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    with socket.socket() as sock:   # a free port on this machine for the 2 processes to meet
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs = [ctx.Process(target=_ddp_worker, args=(r, port, shape, batch, T, repeats, results))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    while results.empty():
+        if any(p.exitcode not in (None, 0) for p in procs):
+            raise SystemExit("error: a benchmark process failed (its message is above)")
+        time.sleep(0.1)
+    tokens_per_s, all_reduce, n = results.get()
+    for p in procs:
+        p.join()
+    print(f"\n[several processes] {GPT(GPTConfig(**shape)).num_params():,} parameters, batch {batch}x{T}, fp32, AdamW")
+    for n_threads, speed in one.items():
+        print(f"one process, {n_threads} thread{'s' if n_threads > 1 else ''}: {speed:,.0f} tokens/s")
+    print(f"2 processes x 1 thread (gloo, DDP, half the batch each): {tokens_per_s:,.0f} tokens/s | "
+          f"one all-reduce of the {n:,} gradients: {all_reduce * 1e3:.1f} ms")
 
 
 def generation(model, args):

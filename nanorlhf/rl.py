@@ -29,10 +29,12 @@ def masked_mean(x, mask):
     return (x * mask).sum() / mask.sum().clamp_min(1)
 
 
-def whiten(x, mask):
-    """Shift and scale x to mean 0, variance 1 over the valid positions; 0 elsewhere."""
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
+def whiten(x, mask, mean_fn=masked_mean):
+    """Shift and scale x to mean 0, variance 1 over the valid positions; 0 elsewhere.
+
+    mean_fn: how to average; nanorlhf/dist.py's masked_mean_global averages over every process's share."""
+    mean = mean_fn(x, mask)
+    var = mean_fn((x - mean) ** 2, mask)
     return (x - mean) * torch.rsqrt(var + 1e-8) * mask
 
 

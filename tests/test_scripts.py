@@ -151,6 +151,15 @@ def test_bench_ppo_iteration_runs_every_variant_on_a_tiny_model():
     assert isinstance(made[0][0], Muon) and made[0][0].ns_dtype == torch.bfloat16   # Muon, in bf16
 
 
+def test_bench_times_two_processes_beside_one_on_a_tiny_model(capsys):
+    from nanorlhf.bench import distributed
+    distributed(repeats=1, seed=0, model_and_batch=(dict(block_size=32, vocab_size=64, n_layer=1, n_head=2,
+                                                          n_embd=16), (4, 16)))
+    out = capsys.readouterr().out
+    assert "one process, 1 thread: " in out
+    assert "2 processes x 1 thread (gloo, DDP, half the batch each): " in out and "one all-reduce of the " in out
+
+
 def test_ppo_runs_with_a_value_head_on_the_policy_trunk_and_a_bf16_update(smoke_dir, tmp_path):
     import shutil
     for name in ("sft.pt", "rm.pt"):
