@@ -6,45 +6,17 @@ a plain loop over the pairs of responses.
 """
 import http.client
 import json
-import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
-import torch
 
-from nanorlhf.data import load_jsonl
 from nanorlhf.label import main
 from nanorlhf.label_server import make_server, pair_agreement
-from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.tinychat import labeler
-from nanorlhf.tokenizer import Tokenizer
 
-PROMPTS = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:4]]
-K, SEED = 3, 0
-
-
-@pytest.fixture(scope="module")
-def model():
-    tok = Tokenizer.train("what is two plus three? it is five. the cat says meow. " * 20, 290)
-    torch.manual_seed(0)
-    return GPT(GPTConfig(block_size=256, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)).eval(), tok
-
-
-@contextmanager
-def running(model, path):
-    """The server on a free port in a thread -> (base url, its ClassLabels); shut down after."""
-    server, labels = make_server(*model, PROMPTS, str(path), K, SEED, port=0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)   # quick to shut down
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", labels
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+from conftest import K, PROMPTS, SEED, running
 
 
 def get(url):
@@ -93,8 +65,8 @@ def test_pair_agreement_by_hand():
     assert pair_agreement({0: [0, 1, 2]}, {1: [0, 1, 2]}, {0: [1, 2, 3], 1: [1, 2, 3]}) == (0, 0)
 
 
-def test_the_page_and_the_items(model, tmp_path):
-    with running(model, tmp_path / "labels.jsonl") as (url, _):
+def test_the_page_and_the_items(tiny_gpt, tmp_path):
+    with running(tiny_gpt, tmp_path / "labels.jsonl") as (url, _):
         for page in ("/", "/teacher"):
             status, html = get(url + page)
             assert status == 200 and 'id="ranking"' in html and "<script>" in html
@@ -106,9 +78,9 @@ def test_the_page_and_the_items(model, tmp_path):
         assert get(url + "/nothing")[0] == 404
 
 
-def test_a_ranking_is_saved_at_once_with_the_name_and_the_next_item_follows(model, tmp_path):
+def test_a_ranking_is_saved_at_once_with_the_name_and_the_next_item_follows(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
-    with running(model, path) as (url, labels):
+    with running(tiny_gpt, path) as (url, labels):
         status, saved = post(url, {"name": "  Ada ", "index": 0, "ranking": "3 1 2"})
         assert status == 200 and saved["saved"]
         [record] = lines(path)                      # on disk before the answer came back
@@ -123,9 +95,9 @@ def test_a_ranking_is_saved_at_once_with_the_name_and_the_next_item_follows(mode
         assert saved["agreement"]["class"] == [0, 0] and saved["agreement"]["ranked"] == 1
 
 
-def test_agreement_with_the_class_and_the_matrix(model, tmp_path):
+def test_agreement_with_the_class_and_the_matrix(tiny_gpt, tmp_path):
     rankings = {"Ada": ["1 2 3", "3 2 1"], "Ben": ["2 1 3", "3 2 1"], "Cy": ["3 1 2"]}
-    with running(model, tmp_path / "labels.jsonl") as (url, labels):
+    with running(tiny_gpt, tmp_path / "labels.jsonl") as (url, labels):
         for name, answers in rankings.items():
             for index, answer in enumerate(answers):
                 assert post(url, {"name": name, "index": index, "ranking": answer})[0] == 200
@@ -150,9 +122,9 @@ def test_agreement_with_the_class_and_the_matrix(model, tmp_path):
         assert m["cells"][3][3] == [gold_total, gold_total]
 
 
-def test_many_people_at_once_leave_a_whole_file_with_every_ranking_once(model, tmp_path):
+def test_many_people_at_once_leave_a_whole_file_with_every_ranking_once(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
-    with running(model, path) as (url, _):
+    with running(tiny_gpt, path) as (url, _):
         def label_all(person):   # one person ranks every prompt
             return [post(url, {"name": f"p{person}", "index": i, "ranking": "1 2 3"})[0] for i in range(len(PROMPTS))]
 
@@ -171,10 +143,10 @@ def test_many_people_at_once_leave_a_whole_file_with_every_ranking_once(model, t
 
 
 @pytest.fixture(scope="module")
-def ada_ranked_one(model, tmp_path_factory):
+def ada_ranked_one(tiny_gpt, tmp_path_factory):
     """One server for the refusals below, where Ada has ranked prompt 1 -> (url, file)."""
     path = tmp_path_factory.mktemp("refusals") / "labels.jsonl"
-    with running(model, path) as (url, _):
+    with running(tiny_gpt, path) as (url, _):
         assert post(url, {"name": "Ada", "index": 1, "ranking": "1 2 3"})[0] == 200
         yield url, path
 
@@ -206,9 +178,9 @@ def test_a_malformed_or_duplicate_submission_is_refused_and_nothing_is_written(a
     assert path.read_bytes() == before
 
 
-def test_bodies_without_a_length_or_too_long_and_other_paths_are_refused(model, tmp_path):
+def test_bodies_without_a_length_or_too_long_and_other_paths_are_refused(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
-    with running(model, path) as (url, _):
+    with running(tiny_gpt, path) as (url, _):
         host, port = url.removeprefix("http://").split(":")
         for target, body, headers, status in [("/api/rank", None, {}, 400),
                                               ("/api/rank", b"x" * 10_001, {}, 400),
@@ -222,14 +194,14 @@ def test_bodies_without_a_length_or_too_long_and_other_paths_are_refused(model, 
     assert path.read_bytes() == b""
 
 
-def test_a_restart_keeps_every_ranking_and_shows_the_same_answers(model, tmp_path):
+def test_a_restart_keeps_every_ranking_and_shows_the_same_answers(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
-    with running(model, path) as (url, labels):
+    with running(tiny_gpt, path) as (url, labels):
         post(url, {"name": "Ada", "index": 0, "ranking": "1 2 3"})
         post(url, {"name": "Ben", "index": 0, "ranking": "3 2 1"})
         items, matrix = labels.items, get(url + "/api/matrix")[1]
     saved = path.read_bytes()
-    with running(model, path) as (url, labels):
+    with running(tiny_gpt, path) as (url, labels):
         assert labels.items == items and not labels.cut
         assert get(url + "/api/item?name=Ada")[1]["index"] == 1          # Ada continues
         assert get(url + "/api/matrix")[1] == matrix
@@ -237,26 +209,26 @@ def test_a_restart_keeps_every_ranking_and_shows_the_same_answers(model, tmp_pat
     assert path.read_bytes() == saved
 
 
-def test_a_line_cut_short_by_a_crash_is_dropped_on_restart(model, tmp_path):
+def test_a_line_cut_short_by_a_crash_is_dropped_on_restart(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
-    with running(model, path) as (url, _):
+    with running(tiny_gpt, path) as (url, _):
         post(url, {"name": "Ada", "index": 0, "ranking": "1 2 3"})
     saved = path.read_bytes()
     with open(path, "a") as f:
         f.write('{"index": 1, "prompt": "wh')     # the crash: half a line, no newline
-    with running(model, path) as (url, labels):
+    with running(tiny_gpt, path) as (url, labels):
         assert labels.cut and path.read_bytes() == saved
         assert get(url + "/api/item?name=Ada")[1]["index"] == 1          # asked again
         assert post(url, {"name": "Ada", "index": 1, "ranking": "2 1 3"})[0] == 200
     assert [(r["labeler"], r["index"]) for r in lines(path)] == [("Ada", 0), ("Ada", 1)]
 
 
-def test_a_file_of_other_answers_stops_the_server_with_one_line(model, tmp_path):
+def test_a_file_of_other_answers_stops_the_server_with_one_line(tiny_gpt, tmp_path):
     path = tmp_path / "labels.jsonl"
     path.write_text(json.dumps({"index": 0, "prompt": PROMPTS[0], "responses": ["a", "b", "c"],
                                 "ranking": [0, 1, 2], "labeler": "Ada"}) + "\n")
     with pytest.raises(SystemExit, match=r"labels\.jsonl:1 is not a ranking of these answers"):
-        make_server(*model, PROMPTS, str(path), K, SEED, port=0)
+        make_server(*tiny_gpt, PROMPTS, str(path), K, SEED, port=0)
 
 
 def test_serve_without_a_checkpoint_names_the_script_to_run_first(tmp_path):
