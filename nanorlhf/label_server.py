@@ -137,7 +137,7 @@ class ClassLabels:
     def next_item(self, name):
         """The first item `name` has not ranked, with its place in the queue; or {"done": True}."""
         with self.lock:
-            done = self.rankings.get(name, {})
+            done = set(self.rankings.get(name, {}))
         total = len(self.items)
         for item in self.items:
             if item["index"] not in done:
