@@ -8,6 +8,7 @@ every (winner, loser) pair with the Bradley-Terry loss -log sigmoid(r_w - r_l).
 
     python train_rm.py                                  # about 2 minutes on a laptop CPU
     python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings
+    python train_rm.py --comparisons class_labels.jsonl --mix-scripted   # ... and the scripted labeler's
     python train_rm.py --resume                         # after Ctrl-C: reuse the rankings already collected
     python train_rm.py --preset smoke                   # a few seconds, for tests and CI
     torchrun --standalone --nproc_per_node 2 train_rm.py   # 2 processes, each half of every batch
@@ -45,6 +46,7 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
     comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings or chosen/rejected)")
+    mix_scripted: bool = arg(False, "with --comparisons: also collect the scripted labeler's rankings and train on both")
     resume: bool = arg(False, "reuse out_dir/comparisons.jsonl, collected by an interrupted run with these settings")
     num_prompts: int = arg(2500, "preference prompts to collect rankings for (val_rankings of them held out)")
     k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")
@@ -82,6 +84,16 @@ def reusable_comparisons(path, sft_path, args):
         raise SystemExit(f"error: {path} was collected with other settings (--num-prompts, --k or --noise); "
                          "run without --resume")
     return load_comparisons(path)
+
+
+def collect_scripted(sft, tokenizer, args):
+    """The scripted labeler ranks k SFT answers to each of the first num_prompts preference prompts."""
+    records = None
+    if dist.is_main():   # with several processes rank 0 collects them all and hands them to the others
+        prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
+        records = collect_comparisons(sft, tokenizer, prompts, args.k, args.noise, args.seed, args.max_new_tokens,
+                                      args.temperature)
+    return dist.from_main(records)   # the same data as one process
 
 
 def accuracy(records, scores, ties):
@@ -174,26 +186,28 @@ if __name__ == "__main__":
     stop_on_ctrl_c(lambda: f"{args.out_dir}/rm.pt was not written (an earlier one is as it was)" + (
         f"; the rankings are in {collected}: `python train_rm.py --resume` reuses them"
         if os.path.exists(collected) and os.path.getmtime(collected) >= t0 else ""))
+    if args.mix_scripted and not args.comparisons:
+        raise SystemExit("error: --mix-scripted mixes a --comparisons file with the scripted labeler's rankings; "
+                         "give the file")
     if args.resume and not args.comparisons:
         records = reusable_comparisons(collected, f"{args.out_dir}/sft.pt", args)
         print(f"reusing {len(records)} rankings from {collected} (--resume)")
     elif args.comparisons:
-        records = load_comparisons(args.comparisons)
-        if len(records) < 2:
+        records = own = load_comparisons(args.comparisons)
+        if len(records) < 2 and not args.mix_scripted:
             raise SystemExit(f"error: {args.comparisons} holds {len(records)} rankings; at least 2 are needed "
                              "(some to train on, some to hold out)")
         print(f"read {len(records)} rankings from {args.comparisons}")
-    else:   # rank 0 collects them all and hands them to the other processes: the same data as one process
-        records = None
+        if args.mix_scripted:   # the file's rankings and the scripted labeler's, held out from together
+            records = own + collect_scripted(sft, tokenizer, args)
+            print(f"mixed with {len(records) - len(own)} rankings by the scripted labeler (--mix-scripted)")
+    else:
+        records = collect_scripted(sft, tokenizer, args)
         if dist.is_main():
-            prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:args.num_prompts]]
-            records = collect_comparisons(sft, tokenizer, prompts, args.k, args.noise, args.seed,
-                                          args.max_new_tokens, args.temperature)
             save_comparisons(records, f"{args.out_dir}/comparisons.jsonl")
-            print(f"collected {len(records)} rankings of {args.k} responses "
-                  f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
-                  f"-> {args.out_dir}/comparisons.jsonl")
-        records = dist.from_main(records)
+        print(f"collected {len(records)} rankings of {args.k} responses "
+              f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
+              f"-> {args.out_dir}/comparisons.jsonl")
     train, val = split_rankings(records, args.val_rankings, args.seed)
     print(f"{len(train)} training rankings, {len(val)} held out")
     if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])):
@@ -272,6 +286,11 @@ if __name__ == "__main__":
     val_scores = record_scores(model, tokenizer, val)
     val_acc = accuracy_ci(val, val_scores, ties)
     summary = dict(val_acc=val_acc)
+    mine = [i for i, r in enumerate(val) if args.mix_scripted and r in own]   # the file's own held-out rankings
+    if mine:
+        summary["val_acc_file"] = accuracy_ci([val[i] for i in mine], [val_scores[i] for i in mine], [ties[i] for i in mine])
+        print(f"held-out accuracy on the {len(mine)} rankings from {args.comparisons}: "
+              f"{fmt(summary['val_acc_file'], True)} against their labels")
     if not gold:
         print(f"held-out pairwise accuracy: {fmt(val_acc, True)} against the file's labels")
     else:

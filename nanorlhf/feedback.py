@@ -19,7 +19,7 @@ import numpy as np
 
 from nanorlhf.data import iter_jsonl
 from nanorlhf.reward import ranking_to_pairs
-from nanorlhf.sampling import sample_responses
+from nanorlhf.sampling import generate_responses, sample_responses
 from nanorlhf.tinychat import labeler
 from nanorlhf.tinychat.tasks import task_for_prompt
 
@@ -147,3 +147,44 @@ def save_comparisons(records, path):
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     os.replace(path + ".tmp", path)
+
+# -----------------------------------------------------------------------------
+# Labeling by people: the typed ranking, the answers to rank, and a file that survives a crash
+
+
+def parse_ranking(answer, k):
+    """'3 1 2' -> [2, 0, 1] (0-based, best first), or an explanation of what is wrong (a str)."""
+    parts = answer.replace(",", " ").split()
+    if not all(p.isdigit() for p in parts):
+        return f"use the numbers 1 to {k} separated by spaces"
+    numbers = [int(p) for p in parts]
+    if len(numbers) != k:
+        return f"rank all {k} responses (you gave {len(numbers)})"
+    if sorted(numbers) != list(range(1, k + 1)):
+        return f"each of the numbers 1 to {k} exactly once"
+    return [n - 1 for n in numbers]
+
+
+def prompt_responses(model, tokenizer, prompt, index, k, seed):
+    """The k responses to rank for prompt number `index`, sampled with a seed of their own
+    (seed * 100003 + index): a restart, or another labeling tool, shows the same ones."""
+    return generate_responses(model, tokenizer, [prompt] * k, seed=seed * 100003 + index)
+
+
+def append_record(path, record):
+    """Append one JSON line and force it to disk before asking the next question."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def drop_cut_last_line(path):
+    """A crash while a line was being written leaves it without its newline. Drop that part,
+    so that the file reads again; every complete line, every label saved, stays. -> dropped?"""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data or data.endswith(b"\n"):
+        return False
+    os.truncate(path, data.rfind(b"\n") + 1)
+    return True

@@ -3,6 +3,7 @@ Label comparisons yourself: the tool InstructGPT's labelers had, in a terminal.
 
     python -m nanorlhf.label --out out/my_labels.jsonl            # rank 20 prompts' answers
     python train_rm.py --comparisons out/my_labels.jsonl          # train a reward model on them
+    python -m nanorlhf.label --serve --out out/class_labels.jsonl # a page a whole class labels on
 
 For each preference prompt it shows K responses sampled from the SFT model and asks for
 a ranking, best first, e.g. `3 1 4 2`. Each answer is appended to the file and flushed to
@@ -12,42 +13,17 @@ of their own, so a restart shows the same ones. At the end it tells you how ofte
 agreed with the scripted labeler's noise-free ranking.
 """
 import argparse
-import json
 import os
 import sys
 
 from nanorlhf.checkpoint import load_checkpoint
 from nanorlhf.common import get_device, require_positive
 from nanorlhf.data import load_jsonl
-from nanorlhf.feedback import gold_agreement
-from nanorlhf.sampling import generate_responses
+from nanorlhf.feedback import append_record, drop_cut_last_line, gold_agreement, parse_ranking, prompt_responses
+from nanorlhf.label_server import serve
 from nanorlhf.tinychat import labeler
 
 HELP = "Rank the responses best first, e.g. `{example}` (s = skip, q = quit): "
-
-
-def parse_ranking(answer, k):
-    """'3 1 2' -> [2, 0, 1] (0-based, best first), or an explanation of what is wrong (a str)."""
-    parts = answer.replace(",", " ").split()
-    if not all(p.isdigit() for p in parts):
-        return f"use the numbers 1 to {k} separated by spaces"
-    numbers = [int(p) for p in parts]
-    if len(numbers) != k:
-        return f"rank all {k} responses (you gave {len(numbers)})"
-    if sorted(numbers) != list(range(1, k + 1)):
-        return f"each of the numbers 1 to {k} exactly once"
-    return [n - 1 for n in numbers]
-
-
-def drop_cut_last_line(path):
-    """A crash while a line was being written leaves it without its newline. Drop that part,
-    so that the file reads again; every complete line, every label saved, stays. -> dropped?"""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data or data.endswith(b"\n"):
-        return False
-    os.truncate(path, data.rfind(b"\n") + 1)
-    return True
 
 
 def read_done(path):
@@ -61,14 +37,6 @@ def read_done(path):
     return done, records
 
 
-def append_record(path, record):
-    """Append one JSON line and force it to disk before asking the next question."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     parser = argparse.ArgumentParser(description="Rank SFT responses by hand.")
     parser.add_argument("--out", default="out/my_labels.jsonl", help="comparisons file (appended to)")
@@ -78,6 +46,9 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     parser.add_argument("-k", type=int, default=4, help="responses per prompt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--serve", action="store_true", help="serve a page a whole class labels on at once")
+    parser.add_argument("--host", default="127.0.0.1", help="with --serve: 0.0.0.0 lets a classroom network in")
+    parser.add_argument("--port", type=int, default=8000, help="with --serve: the port (0 = any free one)")
     args = parser.parse_args(argv)
     require_positive(args, "num_prompts")
     if args.k < 2:
@@ -93,6 +64,8 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
         raise SystemExit(f"error: cannot write {args.out} ({e.strerror}); choose another --out") from None
     model, tokenizer, _ = load_checkpoint(args.checkpoint, get_device(args.device), kind="gpt")
     prompts = [r["prompt"] for r in load_jsonl(args.prompts)[:args.num_prompts]]
+    if args.serve:   # the same prompts and answers, on a web page (nanorlhf/label_server.py)
+        return serve(model, tokenizer, prompts, args.out, args.k, args.seed, args.host, args.port, say)
     if drop_cut_last_line(args.out):
         say(f"the last line of {args.out} was cut short (a crash while it was saved); it is dropped, "
             "and its prompt will be asked again")
@@ -101,7 +74,7 @@ def main(argv=None, stdin=sys.stdin, stdout=sys.stdout):
     for index, prompt in enumerate(prompts):
         if index in done:
             continue
-        responses = generate_responses(model, tokenizer, [prompt] * args.k, seed=args.seed * 100003 + index)
+        responses = prompt_responses(model, tokenizer, prompt, index, args.k, args.seed)
         say(f"\n[{index + 1}/{len(prompts)}] > {prompt}")
         for i, response in enumerate(responses, 1):
             say(f"  {i}. {response}")

@@ -1,13 +1,22 @@
 """
 Shared by the tests that run the scripts: `run` and the smoke-preset pipeline, trained once
 per test session. Each script's printed output is kept next to its checkpoint as
-<script>.log, so tests can check what a student would see.
+<script>.log, so tests can check what a student would see. And by the tests of the class
+labeling page: a tiny model, and the server `running` in a thread.
 """
 import os
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 
 import pytest
+import torch
+
+from nanorlhf.data import load_jsonl
+from nanorlhf.label_server import make_server
+from nanorlhf.model import GPT, GPTConfig
+from nanorlhf.tokenizer import Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,3 +37,30 @@ def smoke_dir(tmp_path_factory):
         with open(f"{out}/{script}.log", "w") as f:
             f.write(result.stdout)
     return out
+
+
+# the class labeling page: the first few preference prompts, K answers each from a tiny model
+PROMPTS = [r["prompt"] for r in load_jsonl(os.path.join(ROOT, "data", "pref_prompts.jsonl"))[:4]]
+K, SEED = 3, 0
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt():
+    """A tiny GPT and its tokenizer: (model, tokenizer). Its answers are noise, which is all the page needs."""
+    tok = Tokenizer.train("what is two plus three? it is five. the cat says meow. " * 20, 290)
+    torch.manual_seed(0)
+    return GPT(GPTConfig(block_size=256, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)).eval(), tok
+
+
+@contextmanager
+def running(tiny_gpt, path):
+    """The server on a free port in a thread -> (base url, its ClassLabels); shut down after."""
+    server, labels = make_server(*tiny_gpt, PROMPTS, str(path), K, SEED, port=0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)   # quick to shut down
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", labels
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

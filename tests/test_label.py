@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from nanorlhf.checkpoint import save_checkpoint
-from nanorlhf.label import main, parse_ranking
+from nanorlhf.feedback import parse_ranking
+from nanorlhf.label import main
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.tokenizer import Tokenizer
 

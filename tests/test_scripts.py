@@ -74,6 +74,32 @@ def test_reward_model_trains_on_pairs_brought_from_elsewhere(smoke_dir, tmp_path
     assert "Traceback" not in result.stderr
 
 
+def test_reward_model_mixes_a_class_file_with_the_scripted_labelers_rankings(smoke_dir, tmp_path):
+    """--mix-scripted: the rankings of a file written by the class labeling page (a name per
+    line) and the scripted labeler's, held out from together; the file's held-out share is
+    also measured on its own."""
+    import json
+    import shutil
+    from nanorlhf.data import load_jsonl
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    prompts = [r["prompt"] for r in load_jsonl("data/pref_prompts.jsonl")[:40]]
+    with open(f"{tmp_path}/class.jsonl", "w") as f:
+        for index, prompt in enumerate(prompts):
+            f.write(json.dumps({"index": index, "prompt": prompt, "responses": ["I do not know.", "Sure!", "Maybe."],
+                                "ranking": [0, 2, 1], "labeler": "Ada", "time": "2026-12-01 10:00:00"}) + "\n")
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path),
+                 "--comparisons", f"{tmp_path}/class.jsonl", "--mix-scripted")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "read 40 rankings" in result.stdout and "mixed with 48 rankings by the scripted labeler" in result.stdout
+    assert "80 training rankings, 8 held out" in result.stdout
+    assert "rankings from " + f"{tmp_path}/class.jsonl" in result.stdout
+    _, _, meta = load_checkpoint(f"{tmp_path}/rm.pt")
+    assert 0.0 <= meta["summary"]["val_acc_file"][0] <= 1.0 and meta["args"]["mix_scripted"]
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--mix-scripted")
+    assert result.returncode != 0 and "--mix-scripted mixes a --comparisons file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_ppo_raises_a_learnable_reward(smoke_dir, tmp_path):
     """A reward model with a random head on a random body is an arbitrary but fixed function of
     the response: PPO without a KL penalty must push its score up within a few iterations."""
