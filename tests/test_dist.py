@@ -195,3 +195,12 @@ def test_ppo_with_two_processes_logs_means_over_both_processes_rollouts(one_and_
         sequence = torch.tensor([encode_prompt(tokenizer, prompt) + ids])
         rescored = reward_model(sequence, torch.ones_like(sequence)).item() - (1.0 - ended)
         assert rescored == pytest.approx(score, abs=1e-4)
+
+
+def test_dpo_and_grpo_run_on_two_processes_and_only_rank_0_saves(one_and_two):
+    _, two = one_and_two
+    for script, name in (("train_dpo.py", "dpo2"), ("train_grpo.py", "grpo2")):
+        result = torchrun(script, *SMALL, *FEW_PROMPTS, "--out-dir", two, "--name", name)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "x 2 processes" in result.stdout and result.stdout.count("saved ") == 1
+    assert os.path.exists(f"{two}/dpo2.pt") and os.path.exists(f"{two}/grpo2.pt")
