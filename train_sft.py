@@ -148,6 +148,9 @@ if __name__ == "__main__":
               f"{config.n_embd}, block_size {config.block_size}, {config.vocab_size} tokens (its own and our 4 "
               "specials); --vocab-size, --n-layer, --n-head, --n-embd, --rotary, --norm, --mlp, --qk-norm and "
               "--tie-head are ignored")
+        if args.optimizer == "muon" or args.lr > 1e-3:   # the defaults train a small model from scratch
+            print(f"note: --optimizer {args.optimizer} at --lr {args.lr} is a rate for training from scratch; "
+                  "pretrained weights are usually fine-tuned with --optimizer adamw --lr 1e-5 to 1e-4")
     elif args.n_embd % args.n_head or (args.rotary and (args.n_embd // args.n_head) % 2):
         raise SystemExit(f"error: --n-embd {args.n_embd} must split into --n-head {args.n_head} heads"
                          + (" of even size (rotary turns pairs of dimensions)" if args.rotary else ""))
