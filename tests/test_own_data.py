@@ -82,7 +82,8 @@ def test_without_a_gold_judge_the_evaluation_reports_the_reward_model_kl_length_
     results, folder = chain
     stdout = results[script].stdout
     assert re.search(r"no gold judge was available: these \d+ held-out prompts are not TinyChat.s", stdout)
-    assert "reward model score" in stdout and "KL to SFT" in stdout and "> Describe the" in stdout or name == "dpo"
+    assert "reward model score" in stdout and "KL to SFT" in stdout
+    assert re.search(r"^  > (Describe|Write one line about) the \w+ number \d.*\n    SFT \(T=1.0\): ", stdout, re.M)
     summary = json.load(open(f"{folder}/out/{name}_summary.json"))
     assert summary["gold_judge"] is False and "gold" not in summary[name]
     for key in ("rm_score", "kl", "length", "eos"):
@@ -122,6 +123,14 @@ def test_a_malformed_prompts_file_stops_the_script_with_one_line(chain, tmp_path
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.strip() == f"error: {tmp_path}/p.jsonl:3: field 'prompt' is missing"
     assert not os.path.exists(f"{folder}/out/never.pt")
+
+
+def test_init_from_a_folder_without_gpt2s_files_stops_with_one_line(tmp_path):
+    (tmp_path / "gpt2").mkdir()
+    result = run("train_sft.py", "--preset", "smoke", "--out-dir", str(tmp_path / "out"), "--init", str(tmp_path / "gpt2"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(f"error: {tmp_path}/gpt2 has no config.json (a Hugging Face GPT-2 folder")
+    assert not os.path.exists(tmp_path / "out" / "sft.pt")
 
 
 def test_your_own_prompts_refuse_the_gold_reward_and_tinychats_demonstrations(chain):
