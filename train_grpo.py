@@ -122,7 +122,7 @@ if __name__ == "__main__":
     print(f"device {device} | {args}")
 
     if args.prompts and args.reward == "gold":
-        raise SystemExit(f"error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")
+        raise SystemExit("error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")
     if args.prompts and args.bc_coef and not args.demos:
         raise SystemExit("error: --bc-coef clones TinyChat's demonstrations; with --prompts give your own "
                          "with --demos FILE, or --bc-coef 0")

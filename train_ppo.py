@@ -197,6 +197,11 @@ if __name__ == "__main__":
     print(f"device {device} | {args}")
     for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
         require_checkpoint(path)
+    if args.prompts and args.reward == "gold":
+        raise SystemExit("error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")
+    if args.prompts and args.bc_coef and not args.demos:
+        raise SystemExit("error: --bc-coef clones TinyChat's demonstrations; with --prompts give your own "
+                         "with --demos FILE, or --bc-coef 0")
 
     # the policy (trained), the reference (frozen SFT), the reward model (frozen), and the
     # critic (trained): a value head on the policy's trunk, or a value model initialised
@@ -221,11 +226,6 @@ if __name__ == "__main__":
 
     prompts, eval_records = rl_prompts(args.prompts, args.eval_prompts)   # TinyChat's, or yours with some held out
     gold = has_gold_judge(eval_records)   # TinyChat's prompts; your own have no gold judge
-    if args.reward == "gold" and not gold:
-        raise SystemExit(f"error: --reward gold needs TinyChat's prompts; {args.prompts} has others: use --reward rm")
-    if args.prompts and args.bc_coef and not args.demos:
-        raise SystemExit("error: --bc-coef clones TinyChat's demonstrations; with --prompts give your own "
-                         "with --demos FILE, or --bc-coef 0")
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
         if not gold:
             return evaluate_without_gold(model, ref, reward_model, tokenizer, eval_records, args.eval_samples,
