@@ -39,7 +39,7 @@ def write_jsonl(path, records):
 def chain(tmp_path_factory):
     """Run CHAIN in a folder holding models/gpt2 and the three files -> {script: completed process}, folder."""
     folder = tmp_path_factory.mktemp("own")
-    make_tiny_gpt2(folder / "models" / "gpt2")
+    make_tiny_gpt2(folder / "models" / "gpt2", n_positions=96)   # not 128, the block size of a model trained here
     animals = ["cat", "owl", "fox", "eel", "yak", "emu", "bee", "ant"]
     topics = [f"the {a} number {i}" for i in range(5) for a in animals]   # 40 prompts, none of them TinyChat's
     write_jsonl(folder / "my_demos.jsonl", [{"prompt": f"Write one line about {t}.", "completion": f"Here is {t}, happy."}
@@ -62,7 +62,7 @@ def test_sft_starts_from_gpt2_with_its_tokenizer_and_the_next_stages_rebuild_it(
     assert "--n-layer, --n-head, --n-embd" in results["train_sft.py"].stdout and "are ignored" in results["train_sft.py"].stdout
     sft, tokenizer, meta = load_checkpoint(f"{folder}/out/sft.pt", kind="gpt")
     assert isinstance(tokenizer, GPT2Tokenizer) and tokenizer.vocab_size == sft.config.vocab_size == 461
-    assert sft.config.block_size == 128 and sft.config.bias and sft.config.mlp == "gelu_tanh"   # GPT-2's, not the flags'
+    assert sft.config.block_size == 96 and sft.config.bias and sft.config.mlp == "gelu_tanh"   # GPT-2's, not the flags'
     for stage in ("rm", "ppo", "dpo", "grpo"):
         model, stage_tokenizer, _ = load_checkpoint(f"{folder}/out/{stage}.pt")
         assert stage_tokenizer.to_dict() == tokenizer.to_dict() and model.config == sft.config
