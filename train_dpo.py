@@ -16,12 +16,13 @@ learns from, the SFT model as the frozen reference, and no sampling while it tra
     python train_dpo.py --comparisons my_labels.jsonl   # your own rankings
     python train_dpo.py --preset smoke                  # a few seconds, for tests and CI
     torchrun --standalone --nproc_per_node 2 train_dpo.py  # 2 processes, each half of every batch
+    python train_dpo.py --comparisons mine.jsonl --demos demos.jsonl   # your own prompts: no gold judge, so
+                                                        # KL, length, samples (and rm.pt's score, if there)
 
 Reads out/sft.pt and out/comparisons.jsonl (written by train_rm.py). Writes out/dpo.pt,
 dpo_summary.json and dpo.png (with --name, that name).
 """
 import copy
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -31,12 +32,13 @@ import torch
 
 from nanorlhf import dist
 from nanorlhf.chat import chat_batch
-from nanorlhf.checkpoint import load_checkpoint, require_finished, save_checkpoint
+from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
                              set_seed, stop_on_ctrl_c)
-from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import evaluate, fmt, heldout_kl, print_report, print_samples, ratio_ci
+from nanorlhf.data import load_demonstrations, load_jsonl
+from nanorlhf.evaluation import (evaluate, evaluate_without_gold, fmt, has_gold_judge, heldout_kl, print_report,
+                                 print_samples, print_without_gold, ratio_ci)
 from nanorlhf.feedback import load_comparisons, split_rankings
 from nanorlhf.reward import ranking_to_pairs
 from nanorlhf.rl import dpo_loss, sequence_logprobs
@@ -67,6 +69,7 @@ class Args:
     eval_samples: int = arg(4, "answers sampled per held-out prompt in the final gold evaluation")
     max_new_tokens: int = arg(48, "longest sampled answer in evaluation")
     temperature: float = arg(1.0, "sampling temperature in evaluation")
+    demos: str = arg("", "demonstrations for behaviour cloning (default TinyChat's; needed with your own prompts unless --bc-coef 0)")
 
 
 PRESETS = {
@@ -173,6 +176,10 @@ if __name__ == "__main__":
                          "(some to train on, some to hold out)")
     train, val = split_rankings(records, args.val_rankings, args.seed)
     print(f"{len(train)} training rankings, {len(val)} held out, from {path}")
+    gold = has_gold_judge(records)   # TinyChat's prompts; your own have no gold judge
+    if not gold and args.bc_coef and not args.demos:
+        raise SystemExit(f"error: --bc-coef clones TinyChat's demonstrations, but {path} holds other prompts: "
+                         "give your own with --demos FILE, or --bc-coef 0")
 
     policy = copy.deepcopy(ref)
     ref.requires_grad_(False)
@@ -186,7 +193,7 @@ if __name__ == "__main__":
     stop_on_ctrl_c(lambda: f"{ckpt_path} was not written (it is written at the end; an earlier one is as it was)")
     if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
-                 for d in load_jsonl("data/sft_train.jsonl")]
+                 for d in (load_demonstrations(args.demos) if args.demos else load_jsonl("data/sft_train.jsonl"))]
         demo_batches = random_batches(demos, 16, tokenizer.pad_id, torch.Generator().manual_seed(args.seed))
     log, step = MetricLog(), 0
     for epoch in range(args.epochs):
@@ -222,6 +229,27 @@ if __name__ == "__main__":
 
     # ---- before and after, judged by the gold labeler ------------------------------------
     dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
+    if not gold:   # your own prompts: KL to SFT, length, samples and rm.pt's score if there is one, on the held-out rankings
+        rm_path = f"{args.out_dir}/rm.pt"
+        reward_model = None
+        if os.path.exists(rm_path):
+            reward_model, rm_tokenizer, _ = load_checkpoint(rm_path, device, kind="reward")
+            require_same_tokenizer(rm_path, rm_tokenizer, f"{args.out_dir}/sft.pt", tokenizer)
+        eval_records = [{"prompt": r["prompt"]} for r in val][:args.eval_prompts]
+        def evaluate_policy(model, temperature=args.temperature):
+            return evaluate_without_gold(model, ref, reward_model, tokenizer, eval_records, args.eval_samples,
+                                         temperature, args.max_new_tokens)
+        report = print_without_gold(eval_records, {f"SFT (T={args.temperature})": evaluate_policy(ref), "SFT greedy":
+                                                   evaluate_policy(ref, 0), "DPO": evaluate_policy(policy),
+                                                   "DPO greedy": evaluate_policy(policy, 0)})
+        print(f"held-out pairs: implicit-reward accuracy {fmt(val_acc, percent=True)}")
+        save_checkpoint(ckpt_path, policy, tokenizer, meta={"stage": "dpo", "args": asdict(args), "log": log.rows})
+        save_json({"gold_judge": False, **dict(zip(("sft", "sft_greedy", "dpo", "dpo_greedy"), report.values())),
+                   "kl": report["DPO"]["kl"], "val_acc": val_acc, "log": log.rows, "wall_time": time.time() - started},
+                  f"{args.out_dir}/{args.name}_summary.json")
+        plot_dpo(log, f"{args.out_dir}/{args.name}.png", f"DPO ({args.name}, your prompts: no gold judge)")
+        print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")
+        raise SystemExit(0)   # what follows is the gold judge's report
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed as train_ppo.py
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)

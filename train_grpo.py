@@ -17,6 +17,8 @@ model instead, as PPO does.
     python train_grpo.py --no-scale            # advantages not divided by the group's std (Dr. GRPO)
     python train_grpo.py --preset smoke        # a few seconds, for tests and CI
     torchrun --standalone --nproc_per_node 2 train_grpo.py   # 2 processes, each half the prompts
+    python train_grpo.py --prompts mine.jsonl --reward rm   # your own prompts: no gold judge, so the
+                                               # reward model's score, KL and samples are reported
 
 Reads out/sft.pt (and out/rm.pt with --reward rm). Writes out/grpo.pt, grpo_summary.json and
 grpo.png (with --name, that name).
@@ -33,9 +35,9 @@ from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_
 from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
-from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import (evaluate, fmt, gold_rewards, gold_scale, heldout_kl, print_report, print_samples,
-                                 summarise)
+from nanorlhf.data import load_demonstrations, load_jsonl, rl_prompts
+from nanorlhf.evaluation import (evaluate, evaluate_without_gold, fmt, gold_rewards, gold_scale, has_gold_judge,
+                                 heldout_kl, log_without_gold, print_report, print_samples, print_without_gold, summarise)
 from nanorlhf.rl import (group_advantages, kl_k3, logprobs_from_logits, masked_mean, policy_loss,
                          response_logprobs)
 from nanorlhf.sampling import sample
@@ -69,6 +71,8 @@ class Args:
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
     sample_interval: int = arg(20, "print sample responses every N iterations")
+    prompts: str = arg("", "your own JSONL of {\"prompt\": ...} lines (with --reward rm); the last tenth (at most eval_prompts) held out")
+    demos: str = arg("", "demonstrations for behaviour cloning (default TinyChat's; needed with --prompts and --bc-coef)")
 
 
 PRESETS = {
@@ -87,9 +91,12 @@ def plot_grpo(log, path, title, sft_gold):
     ax[0].set_title("reward, mean per answer")
     ax[1].plot(*log.series("kl"), label="k3, per answer (rollout)")
     ax[1].set_title("KL(policy || SFT)")
-    steps, gold = log.series("gold")
-    ax[2].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
-    ax[2].set_title("gold score on held-out prompts")
+    if sft_gold is None:   # your own prompts: no gold judge, the reward model's score instead
+        ax[2].plot(*log.series("eval_proxy"), marker="o", label="reward model score (held out)")
+    else:
+        steps, gold = log.series("gold")
+        ax[2].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
+    ax[2].set_title("held-out prompts")
     for a in ax:
         a.set_xlabel("iteration")
         a.grid(alpha=0.3)
@@ -117,6 +124,11 @@ if __name__ == "__main__":
     args.dtype = resolve_dtype(args.dtype, device)
     print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
 
+    if args.prompts and args.reward == "gold":
+        raise SystemExit("error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")
+    if args.prompts and args.bc_coef and not args.demos:
+        raise SystemExit("error: --bc-coef clones TinyChat's demonstrations; with --prompts give your own "
+                         "with --demos FILE, or --bc-coef 0")
     ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)
     if args.reward == "rm":
@@ -131,17 +143,21 @@ if __name__ == "__main__":
     ref.requires_grad_(False)
     optimizer = make_optimizer(policy.parameters(), args.lr, weight_decay=0.0)
 
-    prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
-    eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
+    prompts, eval_records = rl_prompts(args.prompts, args.eval_prompts)   # TinyChat's, or yours with some held out
+    gold = has_gold_judge(eval_records)   # TinyChat's prompts; your own have no gold judge
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed as train_ppo.py
+        if not gold:
+            return evaluate_without_gold(model, ref, reward_model, tokenizer, eval_records, args.eval_samples,
+                                         temperature, args.max_new_tokens)
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
     if dist.is_main():   # only rank 0 evaluates, prints and saves
         sft_eval = evaluate_policy(ref)
-        print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
-              f"eos rate {sft_eval.ended.mean():.2f}")
+        if gold:
+            print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
+                  f"eos rate {sft_eval.ended.mean():.2f}")
     if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
-                 for d in load_jsonl("data/sft_train.jsonl")]
+                 for d in (load_demonstrations(args.demos) if args.demos else load_jsonl("data/sft_train.jsonl"))]
         demo_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
                                       torch.Generator().manual_seed(args.seed))
 
@@ -223,7 +239,11 @@ if __name__ == "__main__":
         if it % args.sample_interval == 0:
             for prompt, ids in list(zip(repeated, rollout.response))[:G]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
-        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
+        evaluating = (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main()
+        if evaluating and not gold:   # your own prompts
+            final = evaluate_policy(policy)
+            metrics.update(log_without_gold(final, it, evals))
+        elif evaluating:
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
             eval_kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
@@ -231,13 +251,22 @@ if __name__ == "__main__":
                            eval_eos=ev["eos"], eval_kl=eval_kl)
             evals.append(dict(step=it, kl=eval_kl, **ev))
         log.add(**metrics)
-        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
+        if evaluating:
             save_checkpoint(ckpt_path, policy, tokenizer, meta={"stage": "grpo", "args": asdict(args), "iter": it,
                                                                  "log": log.rows, "evals": evals})
             saved["iter"] = it
 
     # ---- 5. before and after ------------------------------------------------------------------
     dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
+    if not gold:   # your own prompts: the reward model's score, KL to SFT, length and samples
+        report = print_without_gold(eval_records, {f"SFT (T={args.temperature})": sft_eval, "SFT greedy":
+                                                   evaluate_policy(ref, 0), "GRPO": final, "GRPO greedy": evaluate_policy(policy, 0)})
+        save_json({"gold_judge": False, **dict(zip(("sft", "sft_greedy", "grpo", "grpo_greedy"), report.values())),
+                   "kl": final["kl"], "evals": evals, "log": log.rows, "wall_time": time.time() - started},
+                  f"{args.out_dir}/{args.name}_summary.json")
+        plot_grpo(log, f"{args.out_dir}/{args.name}.png", f"GRPO ({args.name}, your prompts: no gold judge)", None)
+        print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")
+        raise SystemExit(0)   # what follows is the gold judge's report
     print_samples(eval_records, {"SFT": sft_eval, "GRPO": final})
     sft_greedy, grpo_greedy = evaluate_policy(ref, temperature=0), evaluate_policy(policy, temperature=0)
     report = print_report({f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy, "GRPO": final,

@@ -14,6 +14,8 @@ held-out prompts against the SFT model.
     python train_ppo.py --resume                          # after Ctrl-C: continue from the last save
     python train_ppo.py --preset smoke                    # a few seconds, for tests and CI
     torchrun --standalone --nproc_per_node 2 train_ppo.py # 2 processes, each rolls out half the prompts
+    python train_ppo.py --prompts mine.jsonl --demos demos.jsonl   # your own prompts: no gold judge,
+                                                          # the reward model's score, KL and samples are reported
 
 Reads out/sft.pt and out/rm.pt. Writes out/ppo.pt and out/ppo.png (with --name, that name).
 The pieces PPO shares with other methods (log-probs of a response, masked means, whitening,
@@ -34,9 +36,9 @@ from nanorlhf.checkpoint import (load_checkpoint, require_checkpoint, require_fi
 from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
                              stop_on_ctrl_c)
-from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import (evaluate, fmt, gold_rewards, gold_scale, heldout_kl, print_report, print_samples,
-                                 summarise)
+from nanorlhf.data import load_demonstrations, load_jsonl, rl_prompts
+from nanorlhf.evaluation import (evaluate, evaluate_without_gold, fmt, gold_rewards, gold_scale, has_gold_judge,
+                                 heldout_kl, log_without_gold, print_report, print_samples, print_without_gold, summarise)
 from nanorlhf.reward import score_texts
 from nanorlhf.rl import (critic_values, exact_kl, logprobs_from_logits, masked_mean, policy_and_values, policy_loss,
                          response_logprobs, value_loss, whiten)
@@ -77,6 +79,8 @@ class Args:
     eval_prompts: int = arg(280, "held-out prompts in each gold evaluation (all of them)")
     eval_samples: int = arg(4, "answers sampled per held-out prompt in each gold evaluation")
     sample_interval: int = arg(20, "print sample responses every N iterations")
+    prompts: str = arg("", "your own JSONL of {\"prompt\": ...} lines; the last tenth (at most eval_prompts) held out")
+    demos: str = arg("", "demonstrations for behaviour cloning (default TinyChat's; needed with --prompts unless --bc-coef 0)")
 
 
 PRESETS = {
@@ -151,7 +155,8 @@ def plot_ppo(log, path, title, sft_gold, sft_proxy):
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
     ax[0].plot(*log.series("score"), label="reward model score (rollout)")
     steps, gold = log.series("gold")
-    ax[0].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
+    if sft_gold is not None:   # None: your own prompts, no gold judge
+        ax[0].plot([0] + steps, [sft_gold] + gold, marker="o", label="gold score (held out)")
     ax[0].set_title("reward")
     ax[1].plot(*log.series("kl"), label="k1 estimate")
     ax[1].plot(*log.series("exact_kl"), label="exact")
@@ -160,7 +165,8 @@ def plot_ppo(log, path, title, sft_gold, sft_proxy):
         a.set_xlabel("iteration")
     _, kl_at_eval = log.series("eval_kl")
     sqrt_kl = [0.0] + [max(k, 0.0) ** 0.5 for k in kl_at_eval]
-    ax[2].plot(sqrt_kl, [sft_gold] + gold, marker="o", label="gold score")
+    if sft_gold is not None:
+        ax[2].plot(sqrt_kl, [sft_gold] + gold, marker="o", label="gold score")
     ax[2].plot(sqrt_kl, [sft_proxy] + log.series("eval_proxy")[1], marker="o", label="reward model score")
     ax[2].set_xlabel("sqrt(KL to SFT), nats^0.5 (held-out answers)")
     ax[2].set_title("gold and proxy against sqrt(KL)")
@@ -194,6 +200,11 @@ if __name__ == "__main__":
     print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     for path in (f"{args.out_dir}/sft.pt", f"{args.out_dir}/rm.pt"):
         require_checkpoint(path)
+    if args.prompts and args.reward == "gold":
+        raise SystemExit("error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")
+    if args.prompts and args.bc_coef and not args.demos:
+        raise SystemExit("error: --bc-coef clones TinyChat's demonstrations; with --prompts give your own "
+                         "with --demos FILE, or --bc-coef 0")
 
     # the policy (trained), the reference (frozen SFT), the reward model (frozen), and the
     # critic (trained): a value head on the policy's trunk, or a value model initialised
@@ -216,22 +227,30 @@ if __name__ == "__main__":
     params = list(policy.parameters()) + list(critic.parameters())
     optimizer = make_optimizer(params, args.lr, weight_decay=0.0)
 
-    prompts = [r["prompt"] for r in load_jsonl("data/ppo_prompts.jsonl")]
-    eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
+    prompts, eval_records = rl_prompts(args.prompts, args.eval_prompts)   # TinyChat's, or yours with some held out
+    gold = has_gold_judge(eval_records)   # TinyChat's prompts; your own have no gold judge
     def evaluate_policy(model, temperature=args.temperature):   # the same prompts and seed every time
+        if not gold:
+            return evaluate_without_gold(model, ref, reward_model, tokenizer, eval_records, args.eval_samples,
+                                         temperature, args.max_new_tokens)
         return evaluate(model, tokenizer, eval_records, args.eval_samples, temperature, args.max_new_tokens, seed=0)
     if dist.is_main():   # only rank 0 evaluates, prints and saves
         sft_eval, sft_greedy = evaluate_policy(ref), evaluate_policy(ref, temperature=0)
-        sft_proxy = heldout_proxy(reward_model, tokenizer, sft_eval)
-        print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
-              f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
+        if gold:
+            sft_proxy = heldout_proxy(reward_model, tokenizer, sft_eval)
+            print(f"SFT model on held-out prompts: gold score {sft_eval.scores.mean():.3f} | "
+                  f"reward model score {sft_proxy:.3f} | eos rate {sft_eval.ended.mean():.2f}")
+        else:
+            sft_proxy = sft_eval["rm_score"][0]
+            print(f"SFT model on {len(eval_records)} held-out prompts of {args.prompts} (no gold judge): reward "
+                  f"model score {sft_proxy:.3f} | eos rate {sft_eval['eos']:.2f}")
     if args.reward == "gold":   # on the reward model's scale: SFT's answers to 256 training prompts at mean 0, std 1
         scale = gold_scale(ref, tokenizer, load_jsonl("data/ppo_prompts.jsonl")[:256], args.temperature,
                            args.max_new_tokens, seed=args.seed)
         print("reward: the gold labeler's score, normalised as (gold - {:.3f}) / {:.3f}".format(*scale))
     if args.bc_coef:
         demos = [encode_demonstration(tokenizer, d["prompt"], d["response"], ref.config.block_size)
-                 for d in load_jsonl("data/sft_train.jsonl")]
+                 for d in (load_demonstrations(args.demos) if args.demos else load_jsonl("data/sft_train.jsonl"))]
         demo_batches = random_batches(demos, args.minibatch_size, tokenizer.pad_id,
                                       torch.Generator().manual_seed(args.seed))
 
@@ -343,7 +362,11 @@ if __name__ == "__main__":
         if it % args.sample_interval == 0:
             for prompt, ids in list(zip(batch_prompts, rollout.response))[:3]:
                 print(f"  > {prompt}\n    {decode_response(tokenizer, ids.tolist())}")
-        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
+        evaluating = (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main()
+        if evaluating and not gold:   # your own prompts
+            final = evaluate_policy(policy)
+            metrics.update(log_without_gold(final, it, evals))
+        elif evaluating:
             final = evaluate_policy(policy)
             ev = summarise(final, sft_eval)
             eval_kl = heldout_kl(policy, ref, tokenizer, final, args.temperature)
@@ -353,7 +376,7 @@ if __name__ == "__main__":
             evals.append(dict(step=it, kl=eval_kl, proxy=eval_proxy, **ev))
         log.add(**metrics)
 
-        if (it % args.eval_interval == 0 or it == args.max_iters) and dist.is_main():
+        if evaluating:
             save_checkpoint(ckpt_path, policy, tokenizer, meta={
                 "stage": "ppo", "args": asdict(args), "iter": it, "beta": beta, "log": log.rows, "evals": evals,
                 "critic": critic.state_dict(), "optimizer": optimizer.state_dict()})
@@ -367,6 +390,16 @@ if __name__ == "__main__":
     dist.leave_unless_main()   # the other processes are done: rank 0 evaluates and saves
     if start > args.max_iters:   # resumed a finished run: nothing was evaluated above
         final = evaluate_policy(policy)
+    if not gold:   # your own prompts: the reward model's score, KL to SFT, length and samples
+        report = print_without_gold(eval_records, {f"SFT (T={args.temperature})": sft_eval, "SFT greedy": sft_greedy,
+                                                   "PPO": final, "PPO greedy": evaluate_policy(policy, temperature=0)})
+        save_json({"gold_judge": False, **dict(zip(("sft", "sft_greedy", "ppo", "ppo_greedy"), report.values())),
+                   "kl": final["kl"], "evals": evals, "wall_time": time.time() - started,
+                   "log": log.rows}, f"{args.out_dir}/{args.name}_summary.json")
+        plot_ppo(log, f"{args.out_dir}/{args.name}.png", f"PPO ({args.name}, your prompts: no gold judge)", None,
+                 sft_proxy)
+        print(f"saved {ckpt_path}, {args.name}_summary.json and {args.name}.png")
+        raise SystemExit(0)   # what follows is the gold judge's report
     print_samples(eval_records, {"SFT": sft_eval, "PPO": final})
     # greedy against greedy too: does RLHF beat simply decoding the SFT model more conservatively?
     ppo_greedy = evaluate_policy(policy, temperature=0)

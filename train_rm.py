@@ -131,7 +131,8 @@ def ranking_scores(ranking):
 
 
 def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
-    """Loss, accuracy, chosen-vs-rejected score histograms, and RM score against gold score."""
+    """Loss, accuracy, chosen-vs-rejected score histograms, and RM score against gold score (fresh_rm and
+    fresh_gold None, with no gold score: that panel stays empty)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -151,10 +152,11 @@ def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
     ax[2].hist(rejected, bins=30, alpha=0.6, label="ranked last")
     ax[2].set_title("held-out reward scores")
     ax[2].legend()
-    ax[3].scatter(fresh_gold, fresh_rm, s=6, alpha=0.5)
-    ax[3].set_xlabel("gold score")
-    ax[3].set_ylabel("reward model score")
-    ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman'][0]:.2f})")
+    if fresh_gold is not None:   # None: your own prompts, no gold score
+        ax[3].scatter(fresh_gold, fresh_rm, s=6, alpha=0.5)
+        ax[3].set_xlabel("gold score")
+        ax[3].set_ylabel("reward model score")
+        ax[3].set_title(f"fresh SFT samples (Spearman {summary['spearman'][0]:.2f})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -314,17 +316,20 @@ if __name__ == "__main__":
             "{}-{} {:.2f} ({})".format(lo, hi, *share_right([p for p in pairs if lo < p[1] <= hi])) for lo, hi in gaps))
         summary["clear_by_family"] = {f: share_right([p for p in clear if p[0] == f])[0] for f in FAMILIES}
 
-    # rank correlation with the gold score on fresh SFT samples for every held-out prompt
-    eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")]
-    repeated = [p for p in eval_prompts for _ in range(args.eval_samples)]
-    fresh = generate_responses(sft, tokenizer, repeated, args.max_new_tokens, args.temperature, seed=args.seed + 1)
-    fresh_rm = np.array(score_texts(model, tokenizer, repeated, fresh).tolist()).reshape(len(eval_prompts), -1)
-    fresh_gold = np.array([labeler.score(p, y) for p, y in zip(repeated, fresh)]).reshape(len(eval_prompts), -1)
-    rho = lambda i: spearman(fresh_rm[i].ravel(), fresh_gold[i].ravel())
-    rho = (rho(np.arange(len(eval_prompts))), *bootstrap_stat(rho, len(eval_prompts), n_boot=300))
-    print(f"rank correlation (Spearman) of RM score and gold score on {len(repeated)} fresh SFT answers: "
-          f"{rho[0]:.3f} [{rho[1]:.3f}, {rho[2]:.3f}]")
-    summary.update(spearman=rho, time=time.time() - t0)
+    # rank correlation with the gold score on fresh SFT samples for every held-out TinyChat prompt
+    # (a reward model of your own prompts is not asked about TinyChat's)
+    if gold:
+        eval_prompts = [r["prompt"] for r in load_jsonl("data/eval_prompts.jsonl")]
+        repeated = [p for p in eval_prompts for _ in range(args.eval_samples)]
+        fresh = generate_responses(sft, tokenizer, repeated, args.max_new_tokens, args.temperature, seed=args.seed + 1)
+        fresh_rm = np.array(score_texts(model, tokenizer, repeated, fresh).tolist()).reshape(len(eval_prompts), -1)
+        fresh_gold = np.array([labeler.score(p, y) for p, y in zip(repeated, fresh)]).reshape(len(eval_prompts), -1)
+        rho = lambda i: spearman(fresh_rm[i].ravel(), fresh_gold[i].ravel())
+        rho = (rho(np.arange(len(eval_prompts))), *bootstrap_stat(rho, len(eval_prompts), n_boot=300))
+        print(f"rank correlation (Spearman) of RM score and gold score on {len(repeated)} fresh SFT answers: "
+              f"{rho[0]:.3f} [{rho[1]:.3f}, {rho[2]:.3f}]")
+        summary.update(spearman=rho)
+    summary.update(time=time.time() - t0)
     print("summary: " + " | ".join(f"{k} {v[0]:.3f}" for k, v in summary.items() if isinstance(v, tuple)))
     save_json(summary, f"{args.out_dir}/rm_summary.json")
 
@@ -333,5 +338,6 @@ if __name__ == "__main__":
                     meta={"stage": "rm", "args": asdict(args), "summary": summary})
     chosen = [s[r["ranking"][0]] for s, r in zip(val_scores, val)]
     rejected = [s[r["ranking"][-1]] for s, r in zip(val_scores, val)]
-    plot_rm(log, summary, chosen, rejected, fresh_rm.ravel(), fresh_gold.ravel(), f"{args.out_dir}/rm.png")
+    plot_rm(log, summary, chosen, rejected, fresh_rm.ravel() if gold else None, fresh_gold.ravel() if gold else None,
+            f"{args.out_dir}/rm.png")
     print(f"saved {args.out_dir}/rm.pt, rm_summary.json and rm.png")

@@ -16,6 +16,8 @@ is the earlier recipe, GPT-2's layout trained by AdamW alone.
     python train_sft.py --resume         # after Ctrl-C: continue from the last save
     python train_sft.py --preset smoke   # a few seconds, used by the tests and CI
     torchrun --standalone --nproc_per_node 2 train_sft.py   # 2 processes, each half of every batch
+    python train_sft.py --init models/gpt2 --demos mine.jsonl --optimizer adamw --lr 3e-5
+                                         # GPT-2's weights and tokenizer from a local folder, your data
 
 Writes out/sft.pt (weights, model config, tokenizer, arguments) and out/sft_loss.png. While
 it trains, out/sft.pt is saved every eval_interval steps marked unfinished (with the
@@ -34,6 +36,7 @@ from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, M
 from nanorlhf.data import corpus_text, load_demonstrations, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
+from nanorlhf.gpt2 import load_gpt2
 from nanorlhf.muon import make_muon_optimizers
 from nanorlhf.sft import IGNORE, encode_demonstration, mean_loss, random_batches
 from nanorlhf.tokenizer import Tokenizer
@@ -50,7 +53,7 @@ class Args:
     n_layer: int = arg(4, "transformer blocks")
     n_head: int = arg(4, "attention heads per block")
     n_embd: int = arg(128, "width of the residual stream")
-    block_size: int = arg(128, "longest sequence (prompt + response) in tokens")
+    block_size: int = arg(0, "longest sequence (prompt + response) in tokens (0: 128, or with --init the model's own)")
     rotary: bool = arg(True, "rotary position embeddings (--no-rotary: learned ones, as GPT-2)")
     norm: str = arg("layernorm", "layernorm, or rmsnorm")
     mlp: str = arg("gelu", "the MLP's activation: gelu, or relu2 (ReLU squared)")
@@ -68,6 +71,8 @@ class Args:
     grad_clip: float = arg(1.0, "clip the gradient norm to this (0 = off)")
     max_demos: int = arg(0, "use only the first N training demonstrations (0 = all)")
     demos: str = arg("", "train on your own JSONL (prompt/response, prompt/completion or messages); 5% held out")
+    init: str = arg("", "start from GPT-2 in this local Hugging Face folder (its weights and tokenizer; the model "
+                        "and vocabulary flags are then ignored)")
     log_interval: int = arg(50, "print a line every N steps")
     eval_interval: int = arg(250, "validation loss and a checkpoint to resume from every N steps")
     eval_prompts: int = arg(280, "held-out prompts judged at the start and end (280: all of them)")
@@ -86,7 +91,7 @@ PRESETS = {
 if __name__ == "__main__":
     args = parse_args(Args, PRESETS)
     require_positive(args, "eval_samples", "eval_prompts", "max_iters", "batch_size", "n_layer", "n_head",
-                     "n_embd", "block_size", "max_new_tokens", "log_interval", "eval_interval")
+                     "n_embd", "max_new_tokens", "log_interval", "eval_interval")
     require_above_zero(args, "lr", "matrix_lr")
     if not 0 <= args.lr_floor <= 1:
         raise SystemExit(f"error: --lr-floor must be between 0 and 1 (a fraction of the peak), got {args.lr_floor}")
@@ -124,9 +129,13 @@ if __name__ == "__main__":
     eval_records = load_jsonl("data/eval_prompts.jsonl")[:args.eval_prompts]
 
     t0 = time.time()
-    if not args.resume:
+    if args.init and not args.resume:   # GPT-2's tokenizer and weights; --block-size, if smaller, crops its positions
+        pretrained, tokenizer = load_gpt2(args.init, args.block_size)
+        args.block_size = pretrained.config.block_size
+    elif not args.resume:
         text = "".join(f"{d['prompt']}\n{d['response']}\n" for d in train_demos) if args.demos else corpus_text()
         tokenizer = Tokenizer.train(text, args.vocab_size)
+    args.block_size = args.block_size or (resumed.config.block_size if args.resume else 128)
     train = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)
              for d in train_demos]
     val = [encode_demonstration(tokenizer, d["prompt"], d["response"], args.block_size)
@@ -136,15 +145,25 @@ if __name__ == "__main__":
           f"{len(train)} demonstrations, {n_tokens} tokens, {n_tokens / len(train):.1f} per demonstration")
 
     # ---- model --------------------------------------------------------------------------
-    if args.n_embd % args.n_head or (args.rotary and (args.n_embd // args.n_head) % 2):
+    if args.init:   # GPT-2's shape, from its folder (or from the checkpoint being resumed)
+        config = (resumed if args.resume else pretrained).config
+        print(f"--init {args.init}: GPT-2 with n_layer {config.n_layer}, n_head {config.n_head}, n_embd "
+              f"{config.n_embd}, block_size {config.block_size}, {config.vocab_size} tokens (its own and our 4 "
+              "specials); --vocab-size, --n-layer, --n-head, --n-embd, --rotary, --norm, --mlp, --qk-norm and "
+              "--tie-head are ignored")
+        if args.optimizer == "muon" or args.lr > 1e-3:   # the defaults train a small model from scratch
+            print(f"note: --optimizer {args.optimizer} at --lr {args.lr} is a rate for training from scratch; "
+                  "pretrained weights are usually fine-tuned with --optimizer adamw --lr 1e-5 to 1e-4")
+    elif args.n_embd % args.n_head or (args.rotary and (args.n_embd // args.n_head) % 2):
         raise SystemExit(f"error: --n-embd {args.n_embd} must split into --n-head {args.n_head} heads"
                          + (" of even size (rotary turns pairs of dimensions)" if args.rotary else ""))
-    config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
-                       n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, rotary=args.rotary,
-                       norm=args.norm, mlp=args.mlp, qk_norm=args.qk_norm, tie_head=args.tie_head)
+    else:
+        config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
+                           n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, rotary=args.rotary,
+                           norm=args.norm, mlp=args.mlp, qk_norm=args.qk_norm, tie_head=args.tie_head)
     if args.resume and resumed.config != config:
         raise SystemExit(f"error: {ckpt_path} was trained with other model flags; resume it with the same ones")
-    model = resumed if args.resume else GPT(config).to(device)
+    model = resumed if args.resume else pretrained.to(device) if args.init else GPT(config).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters")
     if args.optimizer == "muon":   # [Muon, AdamW] (nanorlhf/muon.py)
         ns_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32   # Muon's orthogonalisation

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from nanorlhf.common import atomic_save
+from nanorlhf.gpt2 import GPT2Tokenizer
 from nanorlhf.model import GPT, GPTConfig
 from nanorlhf.reward import RewardModel
 from nanorlhf.tokenizer import Tokenizer
@@ -101,7 +102,8 @@ def load_checkpoint(path, device="cpu", kind=None):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         config = GPTConfig(**checkpoint["model_config"])
         found = checkpoint["kind"]
-        tokenizer = Tokenizer.from_dict(checkpoint["tokenizer"])
+        saved = checkpoint["tokenizer"]   # our own BPE, or GPT-2's (train_sft.py --init)
+        tokenizer = (GPT2Tokenizer if saved.get("kind") == "gpt2" else Tokenizer).from_dict(saved)
     except pickle.UnpicklingError:   # it holds objects that are not tensors or plain values
         raise SystemExit(f"error: {path} holds more than weights and plain values (an older nanorlhf wrote "
                          f"numpy numbers; a checkpoint from elsewhere may hold code), so it is not loaded; "

@@ -99,6 +99,34 @@ def load_demonstrations(path):
     return records
 
 
+def load_prompts(path, n_heldout):
+    """Prompts of your own, one {"prompt": "..."} per line (other fields are ignored) -> (prompts
+    to train on, held-out records to evaluate on): the last n_heldout lines, at most a tenth of
+    them and at least one. A line without a non-empty "prompt" stops with file, line and field:
+        error: mine.jsonl:3: field 'prompt' must be a non-empty string
+    """
+    records = []
+    for lineno, record in iter_jsonl(path):
+        if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+            problem = "is missing" if "prompt" not in record else "must be a non-empty string"
+            raise SystemExit(f"error: {path}:{lineno}: field 'prompt' {problem}")
+        records.append({"prompt": record["prompt"]})
+    if len(records) < 2:
+        raise SystemExit(f"error: {path} holds {len(records)} prompts; at least 2 are needed (one is held out)")
+    n_heldout = max(1, min(n_heldout, len(records) // 10))
+    return [r["prompt"] for r in records[:-n_heldout]], records[-n_heldout:]
+
+
+def rl_prompts(path, n_eval):
+    """-> (prompts to train on, held-out records to evaluate on) for PPO and GRPO: your own file's
+    (load_prompts) if `path` is given, else TinyChat's ppo_prompts.jsonl and the first n_eval of
+    eval_prompts.jsonl."""
+    if path:
+        return load_prompts(path, n_eval)
+    return ([r["prompt"] for r in load_jsonl(DATA_DIR / "ppo_prompts.jsonl")],
+            load_jsonl(DATA_DIR / "eval_prompts.jsonl")[:n_eval])
+
+
 def corpus_text(path=None):
     """Text for training the tokenizer: every prompt and response of sft_train.jsonl, one per line."""
     records = load_jsonl(path or DATA_DIR / "sft_train.jsonl")

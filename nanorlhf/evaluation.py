@@ -21,6 +21,11 @@ What it measures (summarise):
               world's language, whatever their verdict
     eos       share of answers that ended with EOS (the rest were cut at max_new_tokens)
     length    mean answer length in tokens, EOS included
+
+Your own prompts have no gold judge (labeler.can_score is False for them). For them
+evaluate_without_gold measures what can still be measured: the reward model's score (the
+proxy the policy was trained on, not the truth), the exact KL to the SFT model, EOS and
+length, with samples to read; print_without_gold says that no gold judge was available.
 """
 from dataclasses import dataclass
 
@@ -28,6 +33,7 @@ import numpy as np
 import torch
 
 from nanorlhf.chat import encode_prompt, encode_response, left_pad, right_pad
+from nanorlhf.reward import score_texts
 from nanorlhf.rl import exact_kl, response_logprobs
 from nanorlhf.sampling import sample_responses
 from nanorlhf.tinychat import labeler
@@ -78,12 +84,17 @@ def evaluate(model, tokenizer, records, samples=4, temperature=1.0, max_new_toke
                       ended=np.array(ended).reshape(P, N), lengths=np.array(lengths, dtype=float).reshape(P, N))
 
 
-@torch.no_grad()
 def heldout_kl(policy, ref, tokenizer, ev, temperature=1.0, batch_size=64):
     """Exact KL(policy || reference) of an evaluation's answers, summed over each answer's tokens,
     mean per answer. Gao et al. (2022) plot the gold score against sqrt(KL) (lesson 07)."""
+    return answers_kl(policy, ref, tokenizer, ev.records, ev.texts, temperature, batch_size)
+
+
+@torch.no_grad()
+def answers_kl(policy, ref, tokenizer, records, texts, temperature=1.0, batch_size=64):
+    """heldout_kl of the answers `texts` (one list per record)."""
     device = next(policy.parameters()).device
-    pairs = [(r["prompt"], a) for r, answers in zip(ev.records, ev.texts) for a in answers]
+    pairs = [(r["prompt"], a) for r, answers in zip(records, texts) for a in answers]
     kl = []
     for i in range(0, len(pairs), batch_size):
         prompts, answers = zip(*pairs[i:i + batch_size])
@@ -96,6 +107,54 @@ def heldout_kl(policy, ref, tokenizer, ev, temperature=1.0, batch_size=64):
         _, _, ref_logp_all = response_logprobs(ref, sequence, attention_mask, query.size(1), temperature)
         kl.append((exact_kl(logp_all, ref_logp_all) * response_mask.to(device)).sum(1).cpu())
     return torch.cat(kl).mean().item()
+
+
+def has_gold_judge(records):
+    """Can the gold judge score answers to every one of these prompts (are they TinyChat's)?"""
+    return all(labeler.can_score(r["prompt"]) for r in records)
+
+
+def evaluate_without_gold(model, ref, reward_model, tokenizer, records, samples=4, temperature=1.0,
+                          max_new_tokens=48, seed=0):
+    """What can be measured of a policy on prompts with no gold judge: sample `samples` answers per
+    prompt -> {"rm_score": (mean, lo, hi) over prompts (None without a reward model), "kl": exact KL
+    to `ref` in nats per answer, "eos", "length", "prompts", "samples", "texts": one list per prompt}."""
+    samples = 1 if temperature == 0 else samples
+    repeated = [r["prompt"] for r in records for _ in range(samples)]
+    texts, ended, lengths = sample_responses(model, tokenizer, repeated, max_new_tokens, temperature, seed)
+    texts = [texts[i * samples:(i + 1) * samples] for i in range(len(records))]
+    rm_score = None
+    if reward_model is not None:
+        scores = score_texts(reward_model, tokenizer, repeated, [t for row in texts for t in row])   # (P * N,)
+        rm_score = with_ci(scores.view(len(records), samples).mean(1).numpy())
+    return {"rm_score": rm_score, "kl": answers_kl(model, ref, tokenizer, records, texts, temperature or 1.0),
+            "eos": float(np.mean(ended)), "length": float(np.mean(lengths)), "prompts": len(records),
+            "samples": samples, "texts": texts}
+
+
+def log_without_gold(result, step, evals):
+    """evaluate_without_gold's result at an interval: its figures (not its texts) appended to `evals`
+    with the step, and the metrics for the log line returned (eval_proxy, eval_kl, eval_eos, eval_len)."""
+    evals.append(dict(step=step, **{k: v for k, v in result.items() if k != "texts"}))
+    return dict(eval_proxy=result["rm_score"][0], eval_kl=result["kl"], eval_eos=result["eos"], eval_len=result["length"])
+
+
+def print_without_gold(records, results, n=4):
+    """Samples and one line per policy for prompts with no gold judge -> {name: figures without the texts}.
+    `results`: {name: evaluate_without_gold(...)}, the SFT model first."""
+    print("\nanswers to held-out prompts:")
+    for i, record in enumerate(records[:n]):
+        print(f"  > {record['prompt']}")
+        for name, result in results.items():
+            print(f"    {name}: {result['texts'][i][0]}")
+    print(f"\nno gold judge was available: these {len(records)} held-out prompts are not TinyChat's, so no answer "
+          "is judged right or wrong. The reward model's score is a learned proxy, not the truth")
+    print(f"  {'policy':<22} {'answers':>7}  {'reward model score':<22} {'KL to SFT':>9} {'EOS':>6} {'length':>6}")
+    for name, result in results.items():
+        rm = fmt(result["rm_score"]) if result["rm_score"] else "- (no rm.pt)"
+        print(f"  {name:<22} {result['samples']:>7}  {rm:<22} {result['kl']:9.2f} {100 * result['eos']:5.1f}% "
+              f"{result['length']:6.1f}")
+    return {name: {k: v for k, v in result.items() if k != "texts"} for name, result in results.items()}
 
 
 def gold_rewards(prompts, texts, scale):

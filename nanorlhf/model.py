@@ -30,7 +30,7 @@ GPT-2's layout, parameter names and all, so that GPT-2's weights load into it
     tie_head=False     lm_head gets its own matrix instead of sharing wte's
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -357,6 +357,37 @@ class GPT(nn.Module):
         if missing:
             raise ValueError(f"{path}: no weights for {missing[:3]}")
         return model
+
+    @torch.no_grad()
+    def resize_vocab(self, vocab_size):
+        """Grow the token embedding (and an untied head) to vocab_size rows, for new tokens such as
+        the chat template's specials. The old rows stay as they were, so the old tokens' logits do
+        not change; each new row starts at the mean of the old ones (Hewitt 2021), so a new token
+        scores like an average token instead of dominating the softmax or never being written."""
+        old = self.transformer.wte.weight                  # (V_old, C)
+        if vocab_size < old.size(0):
+            raise ValueError(f"resize_vocab only grows the vocabulary: {vocab_size} < {old.size(0)}")
+        grow = lambda w: torch.cat([w, w.mean(0, keepdim=True).expand(vocab_size - w.size(0), -1)])   # (V, C)
+        self.transformer.wte = nn.Embedding(vocab_size, self.config.n_embd).to(old.device)
+        self.transformer.wte.weight.copy_(grow(old))
+        head = self.lm_head.weight
+        self.lm_head = nn.Linear(self.config.n_embd, vocab_size, bias=False).to(old.device)
+        if self.config.tie_head:
+            self.transformer.wte.weight = self.lm_head.weight
+            self.lm_head.weight.copy_(grow(old))
+        else:
+            self.lm_head.weight.copy_(grow(head))
+        self.config = replace(self.config, vocab_size=vocab_size)
+
+    def crop_block_size(self, block_size):
+        """Keep only the first block_size learned positions (nanoGPT's crop_block_size): GPT-2's 1024
+        are more than short chats need, and a smaller block_size is what the checkpoint then says."""
+        if block_size > self.config.block_size:
+            raise ValueError(f"crop_block_size only shrinks: {block_size} > {self.config.block_size}")
+        if "wpe" in self.transformer:
+            self.transformer.wpe = nn.Embedding.from_pretrained(self.transformer.wpe.weight[:block_size].clone(),
+                                                                freeze=False)
+        self.config = replace(self.config, block_size=block_size)
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):

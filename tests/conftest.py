@@ -64,3 +64,33 @@ def running(tiny_gpt, path):
         server.shutdown()
         server.server_close()
         thread.join()
+def make_tiny_gpt2(folder, n_merges=200, n_positions=128, seed=0):
+    """A random GPT-2 with a tiny vocabulary, as a Hugging Face folder (config.json,
+    model.safetensors, vocab.json, merges.txt) -> the folder. The merges are learned here from
+    the guidelines and a few unicode words, written as GPT-2 writes them: ids 0..255 the bytes
+    in GPT-2's order, merge k id 256 + k, each byte as its printable stand-in, then <|endoftext|>.
+    Needs transformers (test-only)."""
+    import json
+    import torch
+    import transformers
+    from nanorlhf.gpt2 import BYTE_ORDER, bytes_to_unicode
+    from nanorlhf.tokenizer import train_merges
+    text = open(os.path.join(ROOT, "data", "guidelines.md"), encoding="utf-8").read()[:15000]
+    merges = train_merges(text + " héllo wörld 日本語 café 3.14159\n\n  ", n_merges)   # ids: 0..255 = byte value
+    token = {b: bytes([b]) for b in range(256)}
+    for k, (a, b) in enumerate(merges):
+        token[256 + k] = token[a] + token[b]
+    stand_in = bytes_to_unicode()
+    written = lambda i: "".join(stand_in[b] for b in token[i])   # b"\n the" -> "ĊĠthe"
+    vocab = {written(b): i for i, b in enumerate(BYTE_ORDER)}
+    vocab.update({written(256 + k): 256 + k for k in range(len(merges))})
+    vocab["<|endoftext|>"] = len(vocab)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{written(a)} {written(b)}\n" for a, b in merges))
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(vocab_size=len(vocab), n_positions=n_positions, n_embd=32, n_layer=2, n_head=2)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    return str(folder)

@@ -13,7 +13,6 @@ import torch.multiprocessing as mp
 from nanorlhf import dist
 from nanorlhf.chat import encode_prompt
 from nanorlhf.checkpoint import load_checkpoint
-from nanorlhf.reward import score_texts
 from nanorlhf.rl import masked_mean, whiten
 from tests.conftest import ROOT, run
 

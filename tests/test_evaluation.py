@@ -104,3 +104,31 @@ def test_the_demonstrators_own_answers_to_held_out_prompts_rarely_read_as_garble
                for r in load_jsonl("data/eval_prompts.jsonl") for who in DEMONSTRATORS]
     assert sum(map(garbled, answers)) / len(answers) < 0.01
     assert garbled("momunder is quiqueak") and garbled("ait sip me theTry these: sip some water out of sh a litteth")
+
+
+def test_evaluate_without_gold_scores_by_the_reward_model_and_measures_kl():
+    """Prompts with no gold judge: the reward model's mean score over the sampled answers (checked
+    against scoring the same texts directly), KL 0 to itself and above 0 to another model."""
+    import copy
+    import torch
+    from nanorlhf.evaluation import evaluate_without_gold, has_gold_judge
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.reward import RewardModel, score_texts
+    from nanorlhf.tokenizer import Tokenizer
+    tok = Tokenizer.train("write a line about owls and foxes " * 20, 256 + 4 + 10)
+    torch.manual_seed(0)
+    # block_size 160: a random model's answer, decoded and encoded again, can be many times longer
+    # (a special token it writes becomes text such as "<|assistant|>", a cut character U+FFFD's 3 bytes)
+    config = GPTConfig(block_size=160, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)
+    policy, reward_model = GPT(config).eval(), RewardModel(config).eval()
+    other = copy.deepcopy(policy)
+    torch.nn.init.normal_(other.transformer.wte.weight, std=0.5)
+    records = [{"prompt": "write a line about owls"}, {"prompt": "and foxes"}]
+    assert not has_gold_judge(records) and has_gold_judge([{"prompt": ADD}])
+    result = evaluate_without_gold(policy, policy, reward_model, tok, records, samples=3, max_new_tokens=8)
+    assert len(result["texts"]) == 2 and all(len(row) == 3 for row in result["texts"]) and result["kl"] == 0.0
+    direct = score_texts(reward_model, tok, [r["prompt"] for r in records for _ in range(3)],
+                         [t for row in result["texts"] for t in row])
+    assert result["rm_score"][0] == pytest.approx(direct.mean().item(), abs=1e-6)
+    assert evaluate_without_gold(policy, other, None, tok, records, max_new_tokens=8)["kl"] > 0.01
+    assert evaluate_without_gold(policy, other, None, tok, records, temperature=0, max_new_tokens=8)["samples"] == 1

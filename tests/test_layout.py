@@ -11,8 +11,8 @@ PACKAGE = ROOT / "nanorlhf"
 SCRIPTS = {p.stem for p in ROOT.glob("train_*.py")}
 
 # the method: what another world, or a user's own data, would reuse unchanged
-RLHF = {"nanorlhf.chat", "nanorlhf.checkpoint", "nanorlhf.common", "nanorlhf.data", "nanorlhf.dist", "nanorlhf.model",
-        "nanorlhf.muon", "nanorlhf.reward", "nanorlhf.rl", "nanorlhf.sampling", "nanorlhf.sft",
+RLHF = {"nanorlhf.chat", "nanorlhf.checkpoint", "nanorlhf.common", "nanorlhf.data", "nanorlhf.dist", "nanorlhf.gpt2",
+        "nanorlhf.model", "nanorlhf.muon", "nanorlhf.reward", "nanorlhf.rl", "nanorlhf.sampling", "nanorlhf.sft",
         "nanorlhf.tokenizer"}
 
 
