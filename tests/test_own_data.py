@@ -1,15 +1,17 @@
 """Beyond TinyChat: GPT-2's weights and a user's own files through the whole pipeline.
 
-CHAIN is the command chain for a real GPT-2 folder and a preference dataset converted to JSON
-lines (the README quotes it). Here it runs as written, on a tiny random GPT-2 folder and tiny
-files made in the test, with --preset smoke and an output folder added at the end of each
-command. The prompts are not TinyChat's, so there is no gold judge: PPO, GRPO and DPO must
+CHAIN and TORCHRUN_CHAIN are the README's commands ("Beyond TinyChat") for a real GPT-2 folder
+and a preference dataset converted to JSON lines, read from the README itself. Here they run as
+written, on a tiny random GPT-2 folder and tiny files made in the test, with --preset smoke and
+an output folder added at the end of each command. The prompts are not TinyChat's, so there is no gold judge: PPO, GRPO and DPO must
 report the reward model's score, the KL to the SFT model, length and samples, and say so.
 """
 import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -17,17 +19,19 @@ from nanorlhf.checkpoint import load_checkpoint
 from nanorlhf.data import load_prompts
 from nanorlhf.gpt2 import GPT2Tokenizer
 
-from conftest import make_tiny_gpt2, run
+from conftest import ROOT, make_tiny_gpt2, run
 
 pytest.importorskip("transformers", reason="transformers (test-only) makes the tiny GPT-2 folder")
 
-CHAIN = """
-python train_sft.py --init models/gpt2 --demos my_demos.jsonl --optimizer adamw --lr 3e-5
-python train_rm.py --comparisons my_prefs.jsonl --lr 2e-5
-python train_ppo.py --prompts my_prompts.jsonl --demos my_demos.jsonl --lr 1e-5
-python train_dpo.py --comparisons my_prefs.jsonl --demos my_demos.jsonl --lr 5e-6
-python train_grpo.py --prompts my_prompts.jsonl --reward rm --lr 1e-5
-"""
+def readme_commands():
+    """The README's section "Beyond TinyChat": its code blocks -> [[command line, ...], ...]."""
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    start = text.index("## Beyond TinyChat")
+    section = text[start:text.index("\n## ", start + 1)]
+    return [block.strip().splitlines() for block in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+CHAIN, TORCHRUN_CHAIN = readme_commands()
 
 
 def write_jsonl(path, records):
@@ -48,7 +52,7 @@ def chain(tmp_path_factory):
                                              "rejected": "No."} for t in topics])
     write_jsonl(folder / "my_prompts.jsonl", [{"prompt": f"Describe {t} in one line."} for t in topics])
     results = {}
-    for line in CHAIN.strip().splitlines():
+    for line in CHAIN:
         words = shlex.split(line)
         assert words[0] == "python"
         words = [str(folder / w) if (folder / w).exists() else w for w in words[1:]]
@@ -141,3 +145,21 @@ def test_your_own_prompts_refuse_the_gold_reward_and_tinychats_demonstrations(ch
                                    ("train_ppo.py", [], "with --prompts give your own with --demos FILE")):
         result = run(script, "--preset", "smoke", "--out-dir", f"{folder}/out", "--prompts", prompts, *extra)
         assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_readme_torchrun_commands_run_on_two_cpu_processes(chain):
+    """The README's torchrun block, as written, in the chain's folder: 2 gloo processes each."""
+    _, folder = chain
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS="1")
+    for line in TORCHRUN_CHAIN:
+        words = shlex.split(line)
+        assert words[:4] == ["torchrun", "--standalone", "--nproc_per_node", "2"]
+        words = [str(folder / w) if (folder / w).exists() else w for w in words[4:]]
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                                 "2", *words, "--preset", "smoke", "--out-dir", str(folder / "out_ddp")],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, line + "\n" + result.stdout[-2000:] + result.stderr[-3000:]
+        assert "x 2 processes" in result.stdout
+    assert "no gold judge" in result.stdout   # PPO on your own prompts, rank 0's report
+    for stage in ("sft", "rm", "ppo"):
+        assert os.path.exists(folder / "out_ddp" / f"{stage}.pt")
