@@ -1,0 +1,201 @@
+"""
+Lesson 04's two studies of human feedback: who labels, and in what form.
+
+    python -m nanorlhf.feedback_study panel             # a reward model per held-out labeler (about 8 minutes)
+    python -m nanorlhf.feedback_study formats           # thumbs, pairs, rankings of 4 and of 8 at equal effort:
+                                                        # a reward model and a PPO run each (about 35 minutes)
+    python -m nanorlhf.feedback_study formats --no-ppo  # the reward models only (about 8 minutes)
+
+Both read out/sft.pt and out/comparisons.jsonl (run train_sft.py and train_rm.py first), and
+measure on the 500 rankings train_rm.py holds out (the same seed, the same answers). They
+work in out/panel/ and out/formats/; a run whose summary is already there is read, not
+trained again, so an interrupted study resumes where it stopped.
+
+**panel.** The 2500 x 4 answers of out/comparisons.jsonl are labeled again by the panel of
+nanorlhf/tinychat/panel.py: same answers, other labels. For each labeler in turn, the other
+four label the prompts round-robin, a reward model trains on their 2000 training rankings,
+and it is measured on the held-out answers against (a) the training labelers' labels and
+(b) the labels of the labeler it never saw, as InstructGPT reports it (72.4% against 69.6%).
+
+**formats.** The cost model: a judgment costs one unit per answer read plus one unit for
+the decision (a thumb, a choice, an ordering), so K + 1 units for K answers. Ordering the
+answers costs nothing beyond reading them, InstructGPT's argument for rankings: a generous
+assumption for large K. Every format spends the budget of the default run, 2000 rankings
+of K = 4 = 10,000 units, on answers the SFT model gives to the 2000 training prompts, and
+the default labeler (panel.GUIDELINES) judges them.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+
+from nanorlhf.checkpoint import load_checkpoint, require_checkpoint
+from nanorlhf.compare import run_logged
+from nanorlhf.evaluation import fmt, ratio_ci
+from nanorlhf.feedback import agreement, gold_scores, load_comparisons, ranking_scores, save_comparisons, split_rankings
+from nanorlhf.reward import score_texts
+from nanorlhf.sampling import sample_responses
+from nanorlhf.tinychat.panel import GUIDELINES, PANEL, rank_as, thumb_as
+
+BUDGET = 10_000          # units of effort: 2000 rankings of K = 4, the default run's training set
+FORMATS = {"thumbs": 1, "pairs": 2, "k4": 4, "k8": 8}   # answers a judgment reads
+POOL_ANSWERS = 8         # answers sampled per training prompt; each format takes what it needs
+
+
+def cost(k):
+    """Units of effort of one judgment of k answers: k answers read, one decision."""
+    return k + 1
+
+
+def prepare(out, args):
+    """A study folder with sft.pt, and the default run's rankings split as train_rm.py splits them."""
+    require_checkpoint(f"{args.out_dir}/sft.pt")
+    os.makedirs(out, exist_ok=True)
+    if not os.path.exists(f"{out}/sft.pt"):
+        os.symlink(os.path.abspath(f"{args.out_dir}/sft.pt"), f"{out}/sft.pt")
+    return split_rankings(load_comparisons(f"{args.out_dir}/comparisons.jsonl"), 500, args.seed)
+
+
+def relabel(records, labelers, rng):
+    """The same answers ranked again: record i by labelers[i % len(labelers)] (round-robin)."""
+    out = []
+    for i, r in enumerate(records):
+        who = labelers[i % len(labelers)]
+        out.append({"prompt": r["prompt"], "responses": r["responses"], "labeler": who.name,
+                    "ranking": rank_as(who, r["prompt"], r["responses"], rng)})
+    return out
+
+
+def train_rm(folder, train_file, heldout_file, args):
+    """train_rm.py on a file, measured on another -> its rm_summary.json (read if already there)."""
+    if not os.path.exists(f"{folder}/rm_summary.json"):
+        command = ["train_rm.py", "--out-dir", folder, "--comparisons", train_file, "--heldout", heldout_file,
+                   "--seed", str(args.seed)]
+        print(f"  {' '.join(command)}  ({run_logged(command, f'{folder}/rm.log', 'rm'):.0f} s)")
+    return json.load(open(f"{folder}/rm_summary.json"))
+
+
+def counts(records, scores):
+    """(agree, total) per record: pairs ordered as the records' labels, gold ties left out."""
+    ties = gold_scores(records)
+    return np.array([agreement([r], [s], [t]) for r, s, t in zip(records, scores, ties)])   # (R, 2)
+
+
+def panel_study(args):
+    """Leave one labeler out, train on the others, measure on both: out/panel/panel_summary.json."""
+    train, val = prepare("out/panel", args)
+    names = list(PANEL)
+    results, pooled = {}, {k: [] for k in ("rm_train", "rm_heldout", "train_train", "train_heldout")}
+    for held_out in names:
+        folder, rng = f"out/panel/{held_out}", np.random.default_rng(args.seed)
+        os.makedirs(folder, exist_ok=True)
+        if not os.path.exists(f"{folder}/sft.pt"):
+            os.symlink(os.path.abspath("out/panel/sft.pt"), f"{folder}/sft.pt")
+        trainers = [PANEL[n] for n in names if n != held_out]
+        save_comparisons(relabel(train, trainers, rng), f"{folder}/train.jsonl")
+        val_train = relabel(val, trainers, rng)                          # (a) the training labelers' labels
+        val_held = relabel(val, [PANEL[held_out]], rng)                  # (b) the held-out labeler's
+        val_other = relabel(val, trainers[1:] + trainers[:1], rng)       # another training labeler, for the yardsticks
+        save_comparisons(val_train, f"{folder}/heldout.jsonl")
+        train_rm(folder, f"{folder}/train.jsonl", f"{folder}/heldout.jsonl", args)
+        rm, tokenizer, _ = load_checkpoint(f"{folder}/rm.pt", "cpu", kind="reward")
+        flat = score_texts(rm, tokenizer, [r["prompt"] for r in val for _ in r["responses"]],
+                           [y for r in val for y in r["responses"]]).tolist()
+        rm_scores = [flat[4 * i:4 * i + 4] for i in range(len(val))]
+        other = [ranking_scores(r["ranking"]) for r in val_other]
+        figures = {"rm_train": counts(val_train, rm_scores), "rm_heldout": counts(val_held, rm_scores),
+                   "train_train": counts(val_train, other), "train_heldout": counts(val_held, other)}
+        results[held_out] = {k: ratio_ci(c[:, 0], c[:, 1]) for k, c in figures.items()}
+        for k, c in figures.items():
+            pooled[k].append(c)
+        r = results[held_out]
+        print(f"held out {held_out}: reward model {fmt(r['rm_train'], True)} on training labelers' labels, "
+              f"{fmt(r['rm_heldout'], True)} on {held_out}'s; a training labeler {fmt(r['train_train'], True)}, "
+              f"{fmt(r['train_heldout'], True)}")
+    results["pooled"] = {k: ratio_ci(*np.concatenate(c).T) for k, c in pooled.items()}
+    r = results["pooled"]
+    print(f"pooled over the {len(names)} held-out labelers: reward model {fmt(r['rm_train'], True)} on training "
+          f"labelers' labels, {fmt(r['rm_heldout'], True)} on the held-out labeler's; a training labeler "
+          f"{fmt(r['train_train'], True)}, {fmt(r['train_heldout'], True)}")
+    json.dump(results, open("out/panel/panel_summary.json", "w"), indent=1)
+
+
+def answer_pool(train, args):
+    """POOL_ANSWERS fresh SFT answers to each training prompt (sampled once, kept in out/formats/pool.json)."""
+    path = "out/formats/pool.json"
+    if not os.path.exists(path):
+        sft, tokenizer, _ = load_checkpoint(f"{args.out_dir}/sft.pt", "cpu", kind="gpt")
+        prompts = [r["prompt"] for r in train]
+        texts, _, _ = sample_responses(sft, tokenizer, [p for p in prompts for _ in range(POOL_ANSWERS)],
+                                       48, 1.0, args.seed)
+        json.dump({"prompts": prompts, "answers": [texts[i * POOL_ANSWERS:(i + 1) * POOL_ANSWERS]
+                                                   for i in range(len(prompts))]}, open(path, "w"))
+    return json.load(open(path))
+
+
+def judgments(pool, k, rng):
+    """BUDGET // cost(k) judgments of k answers: judgment j reads answers [b k, (b + 1) k) of prompt
+    j mod P, where b = j // P, so every judgment reads answers no other judgment read."""
+    prompts, answers = pool["prompts"], pool["answers"]
+    records = []
+    for j in range(BUDGET // cost(k)):
+        i, block = j % len(prompts), j // len(prompts)
+        prompt, responses = prompts[i], answers[i][block * k:(block + 1) * k]
+        if k == 1:
+            records.append({"prompt": prompt, "response": responses[0], "thumb": thumb_as(GUIDELINES, prompt,
+                                                                                          responses[0], rng)})
+        else:
+            records.append({"prompt": prompt, "responses": responses, "ranking": rank_as(GUIDELINES, prompt,
+                                                                                         responses, rng)})
+    return records
+
+
+def formats_study(args):
+    """A reward model (and a PPO run) per feedback format at equal effort: out/formats/formats_summary.json."""
+    train, val = prepare("out/formats", args)
+    save_comparisons(val, "out/formats/heldout.jsonl")
+    pool = answer_pool(train, args)
+    results = {}
+    for name, k in FORMATS.items():
+        if args.formats and name not in args.formats.split(","):
+            continue
+        folder = f"out/formats/{name}"
+        os.makedirs(folder, exist_ok=True)
+        if not os.path.exists(f"{folder}/sft.pt"):
+            os.symlink(os.path.abspath("out/formats/sft.pt"), f"{folder}/sft.pt")
+        records = judgments(pool, k, np.random.default_rng(args.seed))
+        with open(f"{folder}/train.jsonl", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        rm = train_rm(folder, f"{folder}/train.jsonl", "out/formats/heldout.jsonl", args)
+        results[name] = {"k": k, "judgments": len(records), "answers": len(records) * k,
+                         "cost": len(records) * cost(k), "rm": rm}
+        print(f"{name}: {len(records)} judgments, {len(records) * k} answers read -> reward model "
+              f"{fmt(rm['val_acc_gold'], True)} with the noise-free order, {fmt(rm['val_acc'], True)} with the labels")
+        if args.ppo:
+            if not os.path.exists(f"{folder}/ppo_summary.json"):
+                command = ["train_ppo.py", "--out-dir", folder, "--seed", str(args.seed)]
+                print(f"  {' '.join(command)}  ({run_logged(command, f'{folder}/ppo.log', 'ppo'):.0f} s)")
+            ppo = json.load(open(f"{folder}/ppo_summary.json"))
+            results[name]["ppo"] = {"win": ppo["ppo"]["win"], "gold": ppo["ppo"]["gold"]}
+            print(f"  PPO on it: {fmt(ppo['ppo']['win'], True)} wins over SFT, gold {fmt(ppo['ppo']['gold'])}")
+    json.dump(results, open("out/formats/formats_summary.json", "w"), indent=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", choices=["panel", "formats"])
+    parser.add_argument("--out-dir", default="out", help="reads sft.pt and comparisons.jsonl from here")
+    parser.add_argument("--seed", type=int, default=1337, help="the labelers' noise, the split, the sampling, training")
+    parser.add_argument("--formats", default="", help="formats: only these, comma-separated (thumbs,pairs,k4,k8)")
+    parser.add_argument("--ppo", action=argparse.BooleanOptionalAction, default=True,
+                        help="formats: a PPO run on each reward model (5.5 minutes each)")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    panel_study(args) if args.study == "panel" else formats_study(args)
+
+
+if __name__ == "__main__":
+    main()
