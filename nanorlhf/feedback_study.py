@@ -37,7 +37,7 @@ from nanorlhf.evaluation import fmt, ratio_ci
 from nanorlhf.feedback import agreement, gold_scores, load_comparisons, ranking_scores, save_comparisons, split_rankings
 from nanorlhf.reward import score_texts
 from nanorlhf.sampling import sample_responses
-from nanorlhf.tinychat.panel import GUIDELINES, PANEL, rank_as, thumb_as
+from nanorlhf.tinychat.panel import GUIDELINES, PANEL, agreement_matrix, rank_as, thumb_as
 
 BUDGET = 10_000          # units of effort: 2000 rankings of K = 4, the default run's training set
 FORMATS = {"thumbs": 1, "pairs": 2, "k4": 4, "k8": 8}   # answers a judgment reads
@@ -115,6 +115,7 @@ def panel_study(args):
               f"{fmt(r['rm_heldout'], True)} on {held_out}'s; a training labeler {fmt(r['train_train'], True)}, "
               f"{fmt(r['train_heldout'], True)}")
     results["pooled"] = {k: ratio_ci(*np.concatenate(c).T) for k, c in pooled.items()}
+    results["matrix"], results["matrix_pairs"] = agreement_matrix(train + val, [GUIDELINES, *PANEL.values()])
     r = results["pooled"]
     print(f"pooled over the {len(names)} held-out labelers: reward model {fmt(r['rm_train'], True)} on training "
           f"labelers' labels, {fmt(r['rm_heldout'], True)} on the held-out labeler's; a training labeler "

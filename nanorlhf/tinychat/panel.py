@@ -49,8 +49,8 @@ class Profile:
 GUIDELINES = Profile("guidelines", "the guidelines' prices exactly; the labeler of the default pipeline")
 
 PANEL = {p.name: p for p in [
-    Profile("stickler", "judges form strictly: a missing full stop, a lower-case start or an odd word costs three "
-            "times the price", {"form": 3.0, "unknown_words": 2.0, "unseen_pairs": 2.0}, noise=0.9),
+    Profile("stickler", "judges form strictly: a missing full stop or a lower-case start costs three times the "
+            "price, an odd word twice", {"form": 3.0, "unknown_words": 2.0, "unseen_pairs": 2.0}, noise=0.9),
     Profile("relaxed", "hardly minds filler, hedges, repetition or careless form",
             {"filler": 0.25, "hedges": 0.25, "repetition": 0.5, "form": 0.0}, noise=1.1),
     Profile("brief", "wants it short: filler, repetition and extra words cost double or more; a bare answer is fine",
@@ -132,6 +132,15 @@ def agreement_matrix(records, profiles):
     return matrix, len(gold_a)
 
 
+def profile_table(profiles):
+    """The profiles as a markdown table: name, noise, the prices they change, what they are like."""
+    lines = ["| labeler | noise | prices (x the guidelines') | what they are like |", "|---|---|---|---|"]
+    for p in profiles:
+        weights = ", ".join(f"{k.replace('_', ' ')} x{v:g}" for k, v in p.weights.items()) or "all as written"
+        lines.append(f"| {p.name} | {p.noise:.1f} | {weights} | {p.about} |")
+    return "\n".join(lines)
+
+
 def format_matrix(matrix, names):
     """The agreement matrix as a markdown table, the gold order first."""
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
@@ -153,9 +162,7 @@ def main():
     else:
         records = [{"prompt": p, "responses": [a, b]} for p, a, b in labeler.sft_style_pairs(2000)]
         source = f"2000 pairs of demonstrations ({args.comparisons} not found)"
-    for p in profiles:
-        weights = ", ".join(f"{k} x{v:g}" for k, v in p.weights.items()) or "every part x1"
-        print(f"{p.name:10s} noise {p.noise:.1f} | {weights} | {p.about}")
+    print(profile_table(profiles))
     matrix, n_pairs = agreement_matrix(records, profiles)
     print(f"\nagreement on {n_pairs} pairs with different gold scores, from {source} "
           "(row labeler against column labeler; the diagonal is a labeler against itself on another day):\n")
