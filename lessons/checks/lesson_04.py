@@ -197,7 +197,10 @@ def recorded_tinychat():
     pct = lambda x: f"{100 * x[0]:.1f}% [{100 * x[1]:.1f}, {100 * x[2]:.1f}]"
     return (f". In TinyChat (lesson 04's table, 10,000 units each) the reward model orders "
             f"{pct(formats['pairs']['rm']['val_acc_gold'])} of held-out pairs as the gold order does from pairs "
-            f"and {pct(formats['k4']['rm']['val_acc_gold'])} from rankings of 4")
+            f"and {pct(formats['k4']['rm']['val_acc_gold'])} from rankings of 4: the same way, but inside the "
+            "intervals. There the reward model is held back by what it can represent more than by data "
+            "(lesson 05), so more pairs help little; in the Bradley-Terry world its shape is exactly right "
+            "and the data is all that limits it")
 
 
 @check("04", "PREDICTED_K4_VS_K2")
