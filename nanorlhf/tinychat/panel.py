@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nanorlhf.tinychat import labeler
-from nanorlhf.tinychat.tasks import task_for_prompt
 
 # A thumb is up when the labeler's noisy score clears this bar: a right answer without
 # serious flaws (the right band is 0 to +4; "12." scores +3.40, a hedged right answer about +2).
@@ -66,9 +65,8 @@ def score_as(profile, prompt, response):
     """The profile's noise-free score: the gold judge's verdict and band, its own price for each penalty part.
 
     score_as(GUIDELINES, prompt, response) == labeler.score(prompt, response) for every response."""
-    task, text = task_for_prompt(prompt), response.strip()
-    band = labeler._verdict(task, text)
-    parts = labeler.penalties(task, text, band)   # {'bare': -0.6, 'chars': -0.006, ...}, all <= 0
+    parts = labeler.score_parts(prompt, response)   # {'verdict': 'right', 'bare': -0.6, 'chars': -0.006}
+    band = parts.pop("verdict")
     # P = sum over parts of weight * |part|; the band keeps the verdict whatever the weights
     penalty = -sum(profile.weights.get(name, 1.0) * value for name, value in parts.items())
     return labeler.band_score(band, penalty)
