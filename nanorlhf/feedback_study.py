@@ -1,10 +1,11 @@
 """
 Lesson 04's two studies of human feedback: who labels, and in what form.
 
-    python -m nanorlhf.feedback_study panel             # a reward model per held-out labeler (about 8 minutes)
+    python -m nanorlhf.feedback_study panel             # a reward model per held-out labeler (about 12 minutes)
     python -m nanorlhf.feedback_study formats           # thumbs, pairs, rankings of 4 and of 8 at equal effort:
-                                                        # a reward model and a PPO run each (about 35 minutes)
-    python -m nanorlhf.feedback_study formats --no-ppo  # the reward models only (about 8 minutes)
+                                                        # a reward model and a PPO run each (about 40 minutes)
+    python -m nanorlhf.feedback_study formats --no-ppo  # the reward models only (about 14 minutes)
+    python lessons/record_run.py feedback               # -> lessons/recorded_feedback.json, which lesson 04 quotes
 
 Both read out/sft.pt and out/comparisons.jsonl (run train_sft.py and train_rm.py first), and
 measure on the 500 rankings train_rm.py holds out (the same seed, the same answers). They
