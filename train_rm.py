@@ -44,7 +44,7 @@ class Args:
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
     comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings, chosen/rejected or thumbs)")
-    heldout: str = arg("", "measure on the rankings of this file, training on all of the others (default: hold some out)")
+    heldout: str = arg("", "measure on this file's rankings and train on every training record (default: hold some out)")
     resume: bool = arg(False, "reuse out_dir/comparisons.jsonl, collected by an interrupted run with these settings")
     num_prompts: int = arg(2500, "preference prompts to collect rankings for (val_rankings of them held out)")
     k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")

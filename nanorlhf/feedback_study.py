@@ -137,12 +137,12 @@ def answer_pool(train, args):
     return json.load(open(path))
 
 
-def judgments(pool, k, rng):
-    """BUDGET // cost(k) judgments of k answers: judgment j reads answers [b k, (b + 1) k) of prompt
+def judgments(pool, k, rng, budget=BUDGET):
+    """budget // cost(k) judgments of k answers: judgment j reads answers [b k, (b + 1) k) of prompt
     j mod P, where b = j // P, so every judgment reads answers no other judgment read."""
     prompts, answers = pool["prompts"], pool["answers"]
     records = []
-    for j in range(BUDGET // cost(k)):
+    for j in range(budget // cost(k)):
         i, block = j % len(prompts), j // len(prompts)
         prompt, responses = prompts[i], answers[i][block * k:(block + 1) * k]
         if k == 1:
@@ -188,7 +188,8 @@ def formats_study(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=["panel", "formats"])
+    parser.add_argument("study", choices=["panel", "formats"],
+                        help="panel: a reward model tested on a labeler it never saw; formats: thumbs, pairs, rankings")
     parser.add_argument("--out-dir", default="out", help="reads sft.pt and comparisons.jsonl from here")
     parser.add_argument("--seed", type=int, default=1337, help="the labelers' noise, the split, the sampling, training")
     parser.add_argument("--formats", default="", help="formats: only these, comma-separated (thumbs,pairs,k4,k8)")

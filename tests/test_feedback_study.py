@@ -10,15 +10,16 @@ from nanorlhf.feedback_study import BUDGET, FORMATS, POOL_ANSWERS, cost, judgmen
 from nanorlhf.feedback import load_comparisons
 from nanorlhf.tinychat.panel import PANEL
 
-POOL = {"prompts": ["What is 7 plus 5?", "What colour is a plum?", "How many legs does a spider have?"] * 700,
-        "answers": [[f"answer {i}-{j}." for j in range(POOL_ANSWERS)] for i in range(2100)]}
+POOL = {"prompts": ["What is 7 plus 5?", "What colour is a plum?", "How many legs does a spider have?"] * 20,
+        "answers": [[f"answer {i}-{j}." for j in range(POOL_ANSWERS)] for i in range(60)]}
+SMALL_BUDGET = 450   # thumbs take answers 0 to 3 of the 60 prompts, pairs 0 to 5, rankings of 8 only 0 to 7 of 50
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
 def test_every_format_spends_the_budget_and_reads_each_answer_once(name, tmp_path):
     k = FORMATS[name]
-    records = judgments(POOL, k, np.random.default_rng(0))
-    assert len(records) == BUDGET // cost(k) and BUDGET - cost(k) < len(records) * cost(k) <= BUDGET
+    records = judgments(POOL, k, np.random.default_rng(0), SMALL_BUDGET)
+    assert len(records) == SMALL_BUDGET // cost(k) and SMALL_BUDGET - cost(k) < len(records) * cost(k) <= SMALL_BUDGET
     read = [y for r in records for y in ([r["response"]] if k == 1 else r["responses"])]
     assert len(read) == len(records) * k and len(set(read)) == len(read)   # no answer judged twice
     path = tmp_path / "f.jsonl"   # and the file reads back as train_rm.py reads it
