@@ -182,6 +182,9 @@ if __name__ == "__main__":
             raise SystemExit(f"error: --heldout {args.heldout} must hold rankings or pairs (no thumbs) to measure on")
     else:
         train, val = split_rankings(records, args.val_rankings, args.seed)
+    if not any(len(r["responses"]) > 1 for r in val):
+        raise SystemExit("error: the held-out records hold no pairs to measure on (thumbs only?); "
+                         "give rankings or pairs to measure on with --heldout FILE")
     print(f"{len(train)} training records, {len(val)} held out" +
           (f" ({sum('thumb' in r for r in train)} of them thumbs)" if any("thumb" in r for r in train) else ""))
     if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])) \

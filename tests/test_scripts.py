@@ -375,6 +375,9 @@ def test_reward_model_trains_on_thumbs_and_measures_on_a_held_out_file(smoke_dir
                  f"{tmp_path}/heldout.jsonl", "--heldout", f"{tmp_path}/thumbs.jsonl")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "must hold rankings or pairs (no thumbs)" in result.stderr
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
+                 f"{tmp_path}/thumbs.jsonl")   # thumbs only and nothing else: no pairs to measure on
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "no pairs to measure on" in result.stderr
     result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
                  f"{tmp_path}/thumbs.jsonl")
     assert result.returncode != 0 and "Traceback" not in result.stderr and "holds thumbs" in result.stderr
