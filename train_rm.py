@@ -29,7 +29,7 @@ from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, get_device, make_
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt
 from nanorlhf.feedback import (accuracy_ci, agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
-                               ranking_scores, save_comparisons, share_right, split_rankings)
+                               ranking_scores, record_scores, save_comparisons, share_right, split_rankings)
 from nanorlhf.reward import (RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts, thumb_loss,
                              thumb_targets)
 from nanorlhf.sampling import generate_responses
@@ -94,14 +94,6 @@ def accuracy(records, scores, ties):
 def gold_ranked(records, gold):
     """The records ranked by their gold scores instead of their labels (the noise-free order)."""
     return [dict(r, ranking=sorted(range(len(g)), key=lambda i: -g[i])) for r, g in zip(records, gold)]
-
-
-def record_scores(model, tokenizer, records):
-    """Reward-model scores of every record's responses: one list per record."""
-    scores = score_texts(model, tokenizer, [r["prompt"] for r in records for _ in r["responses"]],
-                         [y for r in records for y in r["responses"]]).tolist()
-    sizes = np.cumsum([0] + [len(r["responses"]) for r in records])
-    return [scores[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
 
 
 def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):

@@ -25,7 +25,7 @@ import numpy as np
 
 from nanorlhf.data import iter_jsonl
 from nanorlhf.evaluation import ratio_ci
-from nanorlhf.reward import ranking_to_pairs
+from nanorlhf.reward import ranking_to_pairs, score_texts
 from nanorlhf.sampling import sample_responses
 from nanorlhf.tinychat import labeler
 from nanorlhf.tinychat.tasks import task_for_prompt
@@ -137,6 +137,14 @@ def ranking_scores(ranking):
     for place, i in enumerate(ranking):
         scores[i] = -place
     return scores
+
+
+def record_scores(model, tokenizer, records):
+    """Reward-model scores of every record's responses: one list per record."""
+    scores = score_texts(model, tokenizer, [r["prompt"] for r in records for _ in r["responses"]],
+                         [y for r in records for y in r["responses"]]).tolist()
+    sizes = np.cumsum([0] + [len(r["responses"]) for r in records])
+    return [scores[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
 
 
 def gold_scores(records):

@@ -35,8 +35,8 @@ import torch
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint
 from nanorlhf.compare import run_logged
 from nanorlhf.evaluation import fmt, ratio_ci
-from nanorlhf.feedback import agreement, gold_scores, load_comparisons, ranking_scores, save_comparisons, split_rankings
-from nanorlhf.reward import score_texts
+from nanorlhf.feedback import (agreement, gold_scores, load_comparisons, ranking_scores, record_scores, save_comparisons,
+                               split_rankings)
 from nanorlhf.sampling import sample_responses
 from nanorlhf.tinychat.panel import GUIDELINES, PANEL, agreement_matrix, rank_as, thumb_as
 
@@ -50,12 +50,17 @@ def cost(k):
     return k + 1
 
 
+def with_sft(folder, sft_path):
+    """Make folder, with sft.pt in it (a link to sft_path), for train_rm.py and train_ppo.py to read."""
+    os.makedirs(folder, exist_ok=True)
+    if not os.path.exists(f"{folder}/sft.pt"):
+        os.symlink(os.path.abspath(sft_path), f"{folder}/sft.pt")
+
+
 def prepare(out, args):
     """A study folder with sft.pt, and the default run's rankings split as train_rm.py splits them."""
     require_checkpoint(f"{args.out_dir}/sft.pt")
-    os.makedirs(out, exist_ok=True)
-    if not os.path.exists(f"{out}/sft.pt"):
-        os.symlink(os.path.abspath(f"{args.out_dir}/sft.pt"), f"{out}/sft.pt")
+    with_sft(out, f"{args.out_dir}/sft.pt")
     return split_rankings(load_comparisons(f"{args.out_dir}/comparisons.jsonl"), 500, args.seed)
 
 
@@ -84,44 +89,46 @@ def counts(records, scores):
     return np.array([agreement([r], [s], [t]) for r, s, t in zip(records, scores, ties)])   # (R, 2)
 
 
+def held_out_figures(rm_path, val, labels):
+    """The reward model and another training labeler on the held-out answers, against the training
+    labelers' labels and the held-out labeler's -> {figure: (agree, total) per ranking, (R, 2)}."""
+    rm, tokenizer, _ = load_checkpoint(rm_path, "cpu", kind="reward")
+    rm_scores = record_scores(rm, tokenizer, val)
+    other = [ranking_scores(r["ranking"]) for r in labels["other"]]
+    return {"rm_train": counts(labels["train"], rm_scores), "rm_heldout": counts(labels["held_out"], rm_scores),
+            "train_train": counts(labels["train"], other), "train_heldout": counts(labels["held_out"], other)}
+
+
 def panel_study(args):
     """Leave one labeler out, train on the others, measure on both: out/panel/panel_summary.json."""
     train, val = prepare("out/panel", args)
-    names = list(PANEL)
-    results, pooled = {}, {k: [] for k in ("rm_train", "rm_heldout", "train_train", "train_heldout")}
-    for held_out in names:
-        folder, rng = f"out/panel/{held_out}", np.random.default_rng(args.seed)
-        os.makedirs(folder, exist_ok=True)
-        if not os.path.exists(f"{folder}/sft.pt"):
-            os.symlink(os.path.abspath("out/panel/sft.pt"), f"{folder}/sft.pt")
-        trainers = [PANEL[n] for n in names if n != held_out]
+    results, pooled = {}, {}
+    for name, held_out in PANEL.items():
+        folder, rng = f"out/panel/{name}", np.random.default_rng(args.seed)
+        with_sft(folder, "out/panel/sft.pt")
+        trainers = [p for p in PANEL.values() if p is not held_out]
         save_comparisons(relabel(train, trainers, rng), f"{folder}/train.jsonl")
-        val_train = relabel(val, trainers, rng)                          # (a) the training labelers' labels
-        val_held = relabel(val, [PANEL[held_out]], rng)                  # (b) the held-out labeler's
-        val_other = relabel(val, trainers[1:] + trainers[:1], rng)       # another training labeler, for the yardsticks
-        save_comparisons(val_train, f"{folder}/heldout.jsonl")
+        # the held-out answers labeled three times: (a) by the training labelers, (b) by the held-out
+        # labeler, and by another training labeler each, the yardstick
+        labels = {"train": relabel(val, trainers, rng), "held_out": relabel(val, [held_out], rng),
+                  "other": relabel(val, trainers[1:] + trainers[:1], rng)}
+        save_comparisons(labels["train"], f"{folder}/heldout.jsonl")
         train_rm(folder, f"{folder}/train.jsonl", f"{folder}/heldout.jsonl", args)
-        rm, tokenizer, _ = load_checkpoint(f"{folder}/rm.pt", "cpu", kind="reward")
-        flat = score_texts(rm, tokenizer, [r["prompt"] for r in val for _ in r["responses"]],
-                           [y for r in val for y in r["responses"]]).tolist()
-        rm_scores = [flat[4 * i:4 * i + 4] for i in range(len(val))]
-        other = [ranking_scores(r["ranking"]) for r in val_other]
-        figures = {"rm_train": counts(val_train, rm_scores), "rm_heldout": counts(val_held, rm_scores),
-                   "train_train": counts(val_train, other), "train_heldout": counts(val_held, other)}
-        results[held_out] = {k: ratio_ci(c[:, 0], c[:, 1]) for k, c in figures.items()}
+        figures = held_out_figures(f"{folder}/rm.pt", val, labels)
+        results[name] = {k: ratio_ci(c[:, 0], c[:, 1]) for k, c in figures.items()}
         for k, c in figures.items():
-            pooled[k].append(c)
-        r = results[held_out]
-        print(f"held out {held_out}: reward model {fmt(r['rm_train'], True)} on training labelers' labels, "
-              f"{fmt(r['rm_heldout'], True)} on {held_out}'s; a training labeler {fmt(r['train_train'], True)}, "
-              f"{fmt(r['train_heldout'], True)}")
+            pooled.setdefault(k, []).append(c)
+        print(f"held out {name}: " + describe(results[name], f"{name}'s"))
     results["pooled"] = {k: ratio_ci(*np.concatenate(c).T) for k, c in pooled.items()}
     results["matrix"], results["matrix_pairs"] = agreement_matrix(train + val, [GUIDELINES, *PANEL.values()])
-    r = results["pooled"]
-    print(f"pooled over the {len(names)} held-out labelers: reward model {fmt(r['rm_train'], True)} on training "
-          f"labelers' labels, {fmt(r['rm_heldout'], True)} on the held-out labeler's; a training labeler "
-          f"{fmt(r['train_train'], True)}, {fmt(r['train_heldout'], True)}")
+    print(f"pooled over the {len(PANEL)} held-out labelers: " + describe(results["pooled"], "the held-out labeler's"))
     json.dump(results, open("out/panel/panel_summary.json", "w"), indent=1)
+
+
+def describe(r, whose):
+    """One line of the held-out labeler study."""
+    return (f"reward model {fmt(r['rm_train'], True)} on training labelers' labels, {fmt(r['rm_heldout'], True)} "
+            f"on {whose}; a training labeler {fmt(r['train_train'], True)}, {fmt(r['train_heldout'], True)}")
 
 
 def answer_pool(train, args):
@@ -164,9 +171,7 @@ def formats_study(args):
         if args.formats and name not in args.formats.split(","):
             continue
         folder = f"out/formats/{name}"
-        os.makedirs(folder, exist_ok=True)
-        if not os.path.exists(f"{folder}/sft.pt"):
-            os.symlink(os.path.abspath("out/formats/sft.pt"), f"{folder}/sft.pt")
+        with_sft(folder, "out/formats/sft.pt")
         records = judgments(pool, k, np.random.default_rng(args.seed))
         with open(f"{folder}/train.jsonl", "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
