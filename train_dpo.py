@@ -171,6 +171,8 @@ if __name__ == "__main__":
     if not args.comparisons and not os.path.exists(path):
         raise SystemExit(f"error: {path} not found. Run `python train_rm.py` first (it collects the rankings)")
     records = load_comparisons(path)
+    if any("thumb" in r for r in records):
+        raise SystemExit(f"error: {path} holds thumbs; DPO learns from pairs only (train_rm.py takes thumbs)")
     if len(records) < 2:
         raise SystemExit(f"error: {path} holds {len(records)} rankings; at least 2 are needed "
                          "(some to train on, some to hold out)")

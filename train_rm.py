@@ -7,7 +7,7 @@ with --comparisons, e.g. from `python -m nanorlhf.label`), then trains a reward 
 every (winner, loser) pair with the Bradley-Terry loss -log sigmoid(r_w - r_l).
 
     python train_rm.py                                  # about 2 minutes on a laptop CPU
-    python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings
+    python train_rm.py --comparisons my_labels.jsonl    # train on your own rankings (or pairs, or thumbs)
     python train_rm.py --comparisons class_labels.jsonl --mix-scripted   # ... and the scripted labeler's
     python train_rm.py --resume                         # after Ctrl-C: reuse the rankings already collected
     python train_rm.py --preset smoke                   # a few seconds, for tests and CI
@@ -30,10 +30,11 @@ from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, M
                              require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
                              set_seed, spearman, stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
-from nanorlhf.evaluation import bootstrap_stat, fmt, ratio_ci
-from nanorlhf.feedback import (agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
-                               save_comparisons, share_right, split_rankings)
-from nanorlhf.reward import RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts
+from nanorlhf.evaluation import bootstrap_stat, fmt
+from nanorlhf.feedback import (accuracy_ci, agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
+                               ranking_scores, record_scores, save_comparisons, share_right, split_rankings)
+from nanorlhf.reward import (RewardModel, comparison_batch, pairwise_loss, ranking_to_pairs, score_texts, thumb_loss,
+                             thumb_targets)
 from nanorlhf.sampling import generate_responses
 from nanorlhf.tinychat import labeler
 from nanorlhf.tinychat.world import FAMILIES
@@ -45,8 +46,9 @@ class Args:
     out_dir: str = arg("out", "reads sft.pt from here; writes comparisons.jsonl, rm.pt, rm.png")
     device: str = arg("auto", "auto picks cuda, then mps, then cpu")
     seed: int = arg(1337, "seeds sampling, the labeler's noise, the split and the batches")
-    comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings or chosen/rejected)")
+    comparisons: str = arg("", "train on this JSONL file instead of collecting (rankings, chosen/rejected or thumbs)")
     mix_scripted: bool = arg(False, "with --comparisons: also collect the scripted labeler's rankings and train on both")
+    heldout: str = arg("", "measure on this file's rankings and train on every training record (default: hold some out)")
     resume: bool = arg(False, "reuse out_dir/comparisons.jsonl, collected by an interrupted run with these settings")
     num_prompts: int = arg(2500, "preference prompts to collect rankings for (val_rankings of them held out)")
     k: int = arg(4, "responses ranked per prompt, giving C(k, 2) pairs each")
@@ -103,31 +105,9 @@ def accuracy(records, scores, ties):
     return agree / max(1, total)
 
 
-def accuracy_ci(records, scores, ties):
-    """accuracy() with its 95% interval over rankings -> (share, lo, hi)."""
-    counts = np.array([agreement([r], [s], [t]) for r, s, t in zip(records, scores, ties)]).reshape(-1, 2)
-    return ratio_ci(counts[:, 0], counts[:, 1])
-
-
 def gold_ranked(records, gold):
     """The records ranked by their gold scores instead of their labels (the noise-free order)."""
     return [dict(r, ranking=sorted(range(len(g)), key=lambda i: -g[i])) for r, g in zip(records, gold)]
-
-
-def record_scores(model, tokenizer, records):
-    """Reward-model scores of every record's responses: one list per record."""
-    scores = score_texts(model, tokenizer, [r["prompt"] for r in records for _ in r["responses"]],
-                         [y for r in records for y in r["responses"]]).tolist()
-    sizes = np.cumsum([0] + [len(r["responses"]) for r in records])
-    return [scores[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
-
-
-def ranking_scores(ranking):
-    """A ranking as scores, so agreement() can compare with it: [2, 0, 1] -> [-1, -2, 0]."""
-    scores = [0] * len(ranking)
-    for place, i in enumerate(ranking):
-        scores[i] = -place
-    return scores
 
 
 def plot_rm(log, summary, chosen, rejected, fresh_rm, fresh_gold, path):
@@ -199,7 +179,7 @@ if __name__ == "__main__":
         if len(records) < 2 and not args.mix_scripted:
             raise SystemExit(f"error: {args.comparisons} holds {len(records)} rankings; at least 2 are needed "
                              "(some to train on, some to hold out)")
-        print(f"read {len(records)} rankings from {args.comparisons}")
+        print(f"read {len(records)} records from {args.comparisons}")
         if args.mix_scripted:   # the file's rankings and the scripted labeler's, held out from together
             records = own + collect_scripted(sft, tokenizer, args)
             print(f"mixed with {len(records) - len(own)} rankings by the scripted labeler (--mix-scripted)")
@@ -210,9 +190,19 @@ if __name__ == "__main__":
         print(f"collected {len(records)} rankings of {args.k} responses "
               f"({len(records) * math.comb(args.k, 2)} pairs) in {time.time() - t0:.1f}s "
               f"-> {args.out_dir}/comparisons.jsonl")
-    train, val = split_rankings(records, args.val_rankings, args.seed)
-    print(f"{len(train)} training rankings, {len(val)} held out")
-    if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])):
+    if args.heldout:
+        train, val = records, load_comparisons(args.heldout)
+        if not val or any("thumb" in r for r in val):
+            raise SystemExit(f"error: --heldout {args.heldout} must hold rankings or pairs (no thumbs) to measure on")
+    else:
+        train, val = split_rankings(records, args.val_rankings, args.seed)
+    if not any(len(r["responses"]) > 1 for r in val):
+        raise SystemExit("error: the held-out records hold no pairs to measure on (thumbs only?); "
+                         "give rankings or pairs to measure on with --heldout FILE")
+    print(f"{len(train)} training records, {len(val)} held out" +
+          (f" ({sum('thumb' in r for r in train)} of them thumbs)" if any("thumb" in r for r in train) else ""))
+    if not any(r["responses"][w] != r["responses"][l] for r in train for w, l in ranking_to_pairs(r["ranking"])) \
+            and not any("thumb" in r for r in train):
         raise SystemExit(f"error: in all {len(train)} training rankings the responses are identical, so there "
                          "is nothing to learn (is chosen the same as rejected?); nothing was saved")
     # two yardsticks for the reward model's accuracy on the held-out labels:
@@ -254,18 +244,27 @@ if __name__ == "__main__":
             step += 1
             lr = cosine_lr(step - 1, args.lr, max(1, max_steps // 10), max_steps)
             set_lr(optimizer, lr)
-            mine = dist.my_share(batch)   # this process's rankings of the batch
+            mine = dist.my_share(batch)   # this process's records of the batch
             idx, mask, winners, losers, weights = comparison_batch(mine, tokenizer, model.config.block_size)
+            thumbed, up = thumb_targets(mine)   # (U,) thumbed responses, 1 up / 0 down
             with autocast(device, args.dtype):
                 scores = trainer(idx.to(device), mask.to(device)).float()   # (N,) one per response
-            loss = pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
-            loss = loss * dist.global_share(len(mine), len(batch))   # each prompt counts once in the whole batch
+            # each record counts once: the pair weights average the share of rankings in the batch,
+            # and the thumbs loss gets the share of thumbs (nanorlhf/reward.py: comparison_batch)
+            loss = torch.zeros((), device=device)
+            if len(winners):
+                loss = loss + pairwise_loss(scores[winners.to(device)], scores[losers.to(device)], weights.to(device))
+            if len(thumbed):
+                loss = loss + len(thumbed) / len(mine) * thumb_loss(scores[thumbed.to(device)], up.to(device))
+            loss = loss * dist.global_share(len(mine), len(batch))   # each record counts once in the whole batch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()
-            batch_acc = (scores[winners] > scores[losers]).float().mean().item()
+            # pairs in the labeled order, and thumbs on the labeled side of 0 (the reference level)
+            hits = (scores[winners] > scores[losers]).sum() + ((scores[thumbed] > 0) == (up.to(device) > 0.5)).sum()
+            batch_acc = hits.item() / (len(winners) + len(thumbed))
             if step % args.log_interval == 0 or step == max_steps:
                 metrics = dict(step=step, loss=dist.mean_over_processes(loss.item()),
                                batch_acc=dist.mean_over_processes(batch_acc), lr=lr)

@@ -16,6 +16,10 @@ holding sft_summary.json, sft.pt and the printed output saved as `log`:
 
     python train_sft.py --optimizer muon --max-iters 2000 --out-dir out/levers/muon2000 > out/levers/muon2000/log
     python lessons/record_run.py levers out/levers     # -> lessons/recorded_levers.json
+
+Lesson 04's studies of feedback (`python -m nanorlhf.feedback_study panel` and `formats`):
+
+    python lessons/record_run.py feedback              # out/panel, out/formats -> lessons/recorded_feedback.json
 """
 import json
 import re
@@ -107,8 +111,42 @@ def lever_row(name, run):
             f"{pct(run['heldout_phrasing_strict'])} / {pct(run['trained_phrasing_strict'])}% |")
 
 
+FORMAT_NAMES = {"thumbs": "thumbs up/down", "pairs": "pairs (K = 2)", "k4": "rankings of K = 4",
+                "k8": "rankings of K = 8"}
+
+
+def feedback():
+    """out/panel/panel_summary.json and out/formats/formats_summary.json -> lessons/recorded_feedback.json."""
+    panel = json.loads((ROOT / "out" / "panel" / "panel_summary.json").read_text())
+    formats = json.loads((ROOT / "out" / "formats" / "formats_summary.json").read_text())
+    for f in formats.values():
+        f["rm"] = {k: f["rm"][k] for k in ("val_acc", "val_acc_gold", "spearman", "time")}
+    text = json.dumps({"panel": panel, "formats": formats}, indent=1)
+    (ROOT / "lessons" / "recorded_feedback.json").write_text(text + "\n")
+    print("wrote lessons/recorded_feedback.json from out/panel and out/formats")
+
+
+def panel_row(name, figures):
+    """One row of lesson 04's held-out labeler table, as the lesson writes it."""
+    pct = lambda x: f"{100 * x[0]:.1f}% [{100 * x[1]:.1f}, {100 * x[2]:.1f}]"
+    label = "all five, pooled" if name == "pooled" else name
+    return f"| {label} | " + " | ".join(pct(figures[k]) for k in ("rm_train", "rm_heldout", "train_train",
+                                                                   "train_heldout")) + " |"
+
+
+def format_row(name, run):
+    """One row of lesson 04's table of feedback formats at equal effort, as the lesson writes it."""
+    pct = lambda x: f"{100 * x[0]:.1f}% [{100 * x[1]:.1f}, {100 * x[2]:.1f}]"
+    ppo = pct(run["ppo"]["win"]) if "ppo" in run else "not run"
+    return (f"| {FORMAT_NAMES[name]} | {run['judgments']:,} | {run['answers']:,} | {run['cost']:,} | "
+            f"{pct(run['rm']['val_acc_gold'])} | {pct(run['rm']['val_acc'])} | "
+            "{:.2f} [{:.2f}, {:.2f}] | {} |".format(*run["rm"]["spearman"], ppo))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["levers"]:
         levers(*sys.argv[2:3])
+    elif sys.argv[1:2] == ["feedback"]:
+        feedback()
     else:
         main(*sys.argv[1:])

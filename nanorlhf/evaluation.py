@@ -101,6 +101,10 @@ def answers_kl(policy, ref, tokenizer, records, texts, temperature=1.0, batch_si
         query, query_mask = left_pad([encode_prompt(tokenizer, p) for p in prompts], tokenizer.pad_id)
         response, response_mask = right_pad([encode_response(tokenizer, a) for a in answers],  # answer + EOS
                                             tokenizer.pad_id)
+        # a sampled answer, decoded and encoded again, can come back longer (bytes that were not
+        # whole characters decode to U+FFFD, 3 bytes): keep what fits in the model's window
+        room = policy.config.block_size - query.size(1)
+        response, response_mask = response[:, :room], response_mask[:, :room]
         sequence = torch.cat([query, response], 1).to(device)
         attention_mask = torch.cat([query_mask, response_mask], 1).to(device)
         _, _, logp_all = response_logprobs(policy, sequence, attention_mask, query.size(1), temperature)

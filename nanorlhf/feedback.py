@@ -9,8 +9,14 @@ One comparison record per prompt, one JSON object per line:
      "labeler": "scripted(noise=0.5)"}
 
 A ranking of K responses holds C(K, 2) (winner, loser) pairs. The common pairwise format
-{"prompt", "chosen", "rejected"} is read as a ranking of K = 2. A record with
-"skipped": true (the labeling tool writes those) carries no preference and is dropped.
+{"prompt", "chosen", "rejected"} is read as a ranking of K = 2. A thumb on a single answer,
+
+    {"prompt": "What is 2 plus 3?", "response": "It is 6.", "thumb": "down"}
+
+is read as a record of one response with an empty set of pairs and "thumb": 1.0 (up) or 0.0
+(down): the reward model compares it with a reference level instead of another answer
+(nanorlhf/reward.py: thumb_loss). A record with "skipped": true (the labeling tool writes
+those) carries no preference and is dropped.
 """
 import json
 import os
@@ -18,7 +24,8 @@ import os
 import numpy as np
 
 from nanorlhf.data import iter_jsonl
-from nanorlhf.reward import ranking_to_pairs
+from nanorlhf.evaluation import ratio_ci
+from nanorlhf.reward import ranking_to_pairs, score_texts
 from nanorlhf.sampling import generate_responses, sample_responses
 from nanorlhf.tinychat import labeler
 from nanorlhf.tinychat.tasks import task_for_prompt
@@ -48,6 +55,8 @@ def parse_comparison(record, where):
         raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if record.get("skipped"):
         return None
+    if "thumb" in record:
+        return parse_thumb(record, where)
     if "chosen" in record and "rejected" in record:
         record = {"prompt": record.get("prompt"), "responses": [record["chosen"], record["rejected"]],
                   "ranking": [0, 1]}
@@ -67,8 +76,20 @@ def parse_comparison(record, where):
     return {"prompt": prompt, "responses": responses, "ranking": ranking}
 
 
+def parse_thumb(record, where):
+    """A thumbs record -> {"prompt", "responses": [response], "ranking": [0], "thumb": 1.0 or 0.0}."""
+    for key in ("prompt", "response"):
+        if not isinstance(record.get(key), str):
+            raise ValueError(f"{where}: a thumbs record needs {key!r} as a string "
+                             '(prompt, response, thumb: "up" or "down")')
+    if record["thumb"] not in ("up", "down"):
+        raise ValueError(f'{where}: thumb must be "up" or "down", got {record["thumb"]!r}')
+    return {"prompt": record["prompt"], "responses": [record["response"]], "ranking": [0],
+            "thumb": float(record["thumb"] == "up")}
+
+
 def load_comparisons(path):
-    """Read a comparisons file (rankings or chosen/rejected pairs) -> list of records. A malformed
+    """Read a comparisons file (rankings, chosen/rejected pairs, thumbs) -> list of records. A malformed
     file stops the program with one line that names the file and line."""
     if not os.path.exists(path):
         raise SystemExit(f"error: comparisons file {path} not found")
@@ -102,6 +123,28 @@ def agreement(records, scores, ties):
             if t[w] != t[l]:
                 agree, total = agree + (s[w] > s[l]), total + 1
     return agree, total
+
+
+def accuracy_ci(records, scores, ties):
+    """agreement() as a share, with its 95% interval over rankings -> (share, lo, hi)."""
+    counts = np.array([agreement([r], [s], [t]) for r, s, t in zip(records, scores, ties)]).reshape(-1, 2)
+    return ratio_ci(counts[:, 0], counts[:, 1])
+
+
+def ranking_scores(ranking):
+    """A ranking as scores, so agreement() can compare with it: [2, 0, 1] -> [-1, -2, 0]."""
+    scores = [0] * len(ranking)
+    for place, i in enumerate(ranking):
+        scores[i] = -place
+    return scores
+
+
+def record_scores(model, tokenizer, records):
+    """Reward-model scores of every record's responses: one list per record."""
+    scores = score_texts(model, tokenizer, [r["prompt"] for r in records for _ in r["responses"]],
+                         [y for r in records for y in r["responses"]]).tolist()
+    sizes = np.cumsum([0] + [len(r["responses"]) for r in records])
+    return [scores[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
 
 
 def gold_scores(records):

@@ -34,6 +34,7 @@ from nanorlhf.data import iter_jsonl
 from nanorlhf.feedback import (agreement, append_record, drop_cut_last_line, gold_scores, parse_comparison,
                                parse_ranking, prompt_responses)
 from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.panel import PANEL, rank_as
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "label_page.html")
 MAX_NAME = 40        # characters in a labeler's name
@@ -42,12 +43,12 @@ MAX_BODY = 10_000    # bytes in a POST body
 
 def scripted_labelers():
     """The scripted labelers the class is compared with: name -> rank(prompt, responses, rng),
-    which returns response indices, best first. The one place to list them."""
-    noise = labeler.DEFAULT_NOISE
-    return {
-        "gold": lambda prompt, responses, rng: labeler.rank(prompt, responses, noise=0),
-        f"scripted(noise={noise})": lambda prompt, responses, rng: labeler.rank(prompt, responses, rng, noise),
-    }
+    which returns response indices, best first. The one place to list them: the gold order,
+    and the panel of lesson 04 (nanorlhf/tinychat/panel.py), each with its own noise."""
+    labelers = {"gold": lambda prompt, responses, rng: labeler.rank(prompt, responses, noise=0)}
+    for name, profile in PANEL.items():
+        labelers[name] = lambda prompt, responses, rng, profile=profile: rank_as(profile, prompt, responses, rng)
+    return labelers
 
 
 def scripted_rankings(items, seed):

@@ -32,6 +32,32 @@ def pairwise_loss(r_w, r_l, weights=None):
     return losses.mean() if weights is None else (weights * losses).mean()
 
 
+def thumb_loss(r, up, level=0.0):
+    """Mean of -log sigmoid(r - c) over thumbs up and -log sigmoid(c - r) over thumbs down.
+
+    r (N,): scores of the thumbed responses; up (N,): 1.0 for a thumb up, 0.0 for down; c = level.
+    A thumb is a comparison against a reference answer of score c: up says "better than c",
+    down "worse than c", with the Bradley-Terry probability sigmoid(r - c). c may stay 0: the
+    reward head has a bias, which learns where the labelers' bar lies.
+    thumb_loss(tensor([0.0, 2.0]), tensor([1.0, 0.0])) -> (log 2 + log(1 + e^2)) / 2 = 1.41
+    """
+    # +1 for up, -1 for down: loss = -log sigmoid(sign * (r - c))
+    sign = 2 * up - 1
+    return -F.logsigmoid(sign * (r - level)).mean()
+
+
+def thumb_targets(records):
+    """The thumbs of a batch of records, as comparison_batch lays out their responses ->
+    index (U,) of each thumbed response, up (U,) 1.0 for up and 0.0 for down."""
+    index, up, offset = [], [], 0
+    for record in records:
+        if "thumb" in record:
+            index.append(offset)
+            up.append(record["thumb"])
+        offset += len(record["responses"])
+    return torch.tensor(index, dtype=torch.long), torch.tensor(up)
+
+
 def ranking_to_pairs(ranking):
     """A ranking (response indices, best first) -> every (winner, loser) pair: C(K, 2) of them."""
     return [(ranking[i], ranking[j]) for i in range(len(ranking)) for j in range(i + 1, len(ranking))]
@@ -101,7 +127,10 @@ def comparison_batch(records, tokenizer, block_size):
     Each prompt counts once, as in InstructGPT: its C(K, 2) pairs share a weight of 1/C(K, 2),
     scaled so the weights average 1. A K = 4 ranking (6 pairs) then weighs as much as one
     chosen/rejected pair, not six times as much; when every record has the same K, every
-    weight is exactly 1 and the loss is the plain mean over pairs.
+    weight is exactly 1 and the loss is the plain mean over pairs. A thumbs record (one
+    response, no pairs: nanorlhf/feedback.py) counts as a record too, so in a batch that mixes
+    them the pair weights average the share of records that are rankings; thumb_targets gives
+    the thumbs.
     """
     prompts, responses, winners, losers, pairs_per_record = [], [], [], [], []
     for record in records:
@@ -114,9 +143,9 @@ def comparison_batch(records, tokenizer, block_size):
         pairs_per_record.append(len(pairs))
     # weight of a pair = (1 / C(K, 2)) / mean over pairs of that, = P / (records * C(K, 2))
     P, n = len(winners), len(records)
-    weights = torch.tensor([P / (n * c) for c in pairs_per_record for _ in range(c)])
+    weights = torch.tensor([P / (n * c) for c in pairs_per_record for _ in range(c)], dtype=torch.float)
     idx, attention_mask, _ = chat_batch(tokenizer, prompts, responses, block_size)
-    return idx, attention_mask, torch.tensor(winners), torch.tensor(losers), weights
+    return idx, attention_mask, torch.tensor(winners, dtype=torch.long), torch.tensor(losers, dtype=torch.long), weights
 
 
 @torch.no_grad()

@@ -132,3 +132,20 @@ def test_evaluate_without_gold_scores_by_the_reward_model_and_measures_kl():
     assert result["rm_score"][0] == pytest.approx(direct.mean().item(), abs=1e-6)
     assert evaluate_without_gold(policy, other, None, tok, records, max_new_tokens=8)["kl"] > 0.01
     assert evaluate_without_gold(policy, other, None, tok, records, temperature=0, max_new_tokens=8)["samples"] == 1
+
+
+def test_the_kl_of_answers_longer_than_the_window_is_taken_over_what_fits():
+    """An answer sampled to fill the window can come back longer once decoded and encoded again
+    (half a character decodes to U+FFFD, 3 bytes): answers_kl crops it instead of overflowing."""
+    import torch
+    from nanorlhf.evaluation import answers_kl
+    from nanorlhf.model import GPT, GPTConfig
+    from nanorlhf.tokenizer import Tokenizer
+    tokenizer = Tokenizer.train("what is two plus three? it is five. " * 20, 280)
+    torch.manual_seed(0)
+    policy = GPT(GPTConfig(block_size=24, vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    ref = GPT(GPTConfig(block_size=24, vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    records = [{"prompt": "what is two plus three?"}]
+    long_answer = "\ufffd" * 30   # 90 byte tokens: far past the window
+    kl = answers_kl(policy, ref, tokenizer, records, [[long_answer, "it is five."]], 1.0)
+    assert math.isfinite(kl) and kl > 0

@@ -15,6 +15,7 @@ import pytest
 from nanorlhf.label import main
 from nanorlhf.label_server import make_server, pair_agreement
 from nanorlhf.tinychat import labeler
+from nanorlhf.tinychat.panel import PANEL
 
 from conftest import K, PROMPTS, SEED, running
 
@@ -112,12 +113,12 @@ def test_agreement_with_the_class_and_the_matrix(tiny_gpt, tmp_path):
         assert status == 200 and ada["ranked"] == 2
         assert ada["class"] == [x + y for x, y in zip(expected("Ada", "Ben"), expected("Ada", "Cy"))]
         status, m = get(url + "/api/matrix")
-        assert m["labelers"] == ["Ada", "Ben", "Cy", "gold", f"scripted(noise={labeler.DEFAULT_NOISE})"]
-        assert m["scripted"] == m["labelers"][3:] and m["ranked"] == [2, 2, 1, len(PROMPTS), len(PROMPTS)]
+        assert m["labelers"] == ["Ada", "Ben", "Cy", "gold", *PANEL]   # the gold order, then lesson 04's panel
+        assert m["scripted"] == m["labelers"][3:] and m["ranked"] == [2, 2, 1] + [len(PROMPTS)] * (1 + len(PANEL))
         for i, a in enumerate(rankings):
             for j, b in enumerate(rankings):
                 assert m["cells"][i][j] == expected(a, b)
-        assert all(m["cells"][i][j] == m["cells"][j][i] for i in range(5) for j in range(5))
+        assert all(m["cells"][i][j] == m["cells"][j][i] for i in range(len(rankings)) for j in range(len(rankings)))
         gold_total = sum(s[i] != s[j] for s in scores for i in range(K) for j in range(i + 1, K))
         assert m["cells"][3][3] == [gold_total, gold_total]
 

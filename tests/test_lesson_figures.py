@@ -275,13 +275,53 @@ LEVER_NAMES = {"a_adamw1000": "AdamW (the earlier default)", "b_muon1000": "Muon
 
 
 def test_lesson_03_lever_table_matches_the_recorded_runs():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("record_run", ROOT / "lessons" / "record_run.py")
-    record_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(record_run)
+    record_run = record_run_module()
     levers = json.loads((ROOT / "lessons" / "recorded_levers.json").read_text())
     text = (ROOT / "lessons" / "03_sft.md").read_text()
     assert set(levers) <= set(LEVER_NAMES), "a recorded lever run has no name in the lesson's table"
     for key, run in levers.items():
         row = record_run.lever_row(LEVER_NAMES[key], run)
         assert row in text, f"lesson 03 should have the row {row!r} (lessons/recorded_levers.json)"
+
+
+# lesson 04's studies of feedback: the panel of labelers and the formats at equal effort
+# (lessons/recorded_feedback.json, written by `python lessons/record_run.py feedback`)
+FEEDBACK = json.loads((ROOT / "lessons" / "recorded_feedback.json").read_text())
+
+
+def test_the_guidelines_show_the_panel_as_the_code_defines_it():
+    from nanorlhf.tinychat.panel import GUIDELINES, PANEL, profile_table
+    assert profile_table([GUIDELINES, *PANEL.values()]) in (ROOT / "data" / "guidelines.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["data/guidelines.md", "lessons/04_human_feedback.md"])
+def test_the_agreement_matrix_is_the_recorded_one(name):
+    from nanorlhf.tinychat.panel import GUIDELINES, PANEL, format_matrix
+    panel = FEEDBACK["panel"]
+    text = (ROOT / name).read_text()
+    assert format_matrix(panel["matrix"], [p.name for p in (GUIDELINES, *PANEL.values())]) in text
+    assert f"{panel['matrix_pairs']:,} pairs" in text_of(name)
+
+
+def record_run_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("record_run", ROOT / "lessons" / "record_run.py")
+    record_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_run)
+    return record_run
+
+
+def test_lesson_04_quotes_the_held_out_labeler_study():
+    text = (ROOT / "lessons" / "04_human_feedback.md").read_text()
+    for name, figures in FEEDBACK["panel"].items():
+        if not name.startswith("matrix"):
+            row = record_run_module().panel_row(name, figures)
+            assert row in text, f"lesson 04 should have the row {row!r} (lessons/recorded_feedback.json)"
+
+
+def test_lesson_04_format_table_matches_the_recorded_study():
+    record_run = record_run_module()
+    text = (ROOT / "lessons" / "04_human_feedback.md").read_text()
+    for name, run in FEEDBACK["formats"].items():
+        row = record_run.format_row(name, run)
+        assert row in text, f"lesson 04 should have the row {row!r} (lessons/recorded_feedback.json)"

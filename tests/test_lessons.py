@@ -128,7 +128,9 @@ SOLUTIONS = {
                PREDICTED_INIT_LOSS_320=math.log(320)),
     "03": dict(sft_targets=sft_targets_solution, PREDICTED_EOS_RATE_WITHOUT_EOS_TARGETS=0.0),
     "04": dict(ranking_to_pairs=ranking_to_pairs, PREDICTED_PAIRS_K6=15,
-               inter_labeler_agreement=lambda p: p * p + (1 - p) ** 2, label_agreement=label_agreement_solution),
+               inter_labeler_agreement=lambda p: p * p + (1 - p) ** 2, label_agreement=label_agreement_solution,
+               judgments_and_pairs=lambda k, budget: (budget // (k + 1), budget // (k + 1) * k * (k - 1) // 2),
+               PREDICTED_K4_VS_K2="higher"),
     "05": dict(pairwise_loss=pairwise_loss, pairwise_loss_grad=pairwise_loss_grad_solution,
                last_token_index=last_token_index, PREDICTED_NOISY_ACCURACY=0.75, PREDICTED_GOLD_ACCURACY=0.98),
     "06": dict(compute_gae=compute_gae, monte_carlo_advantages=monte_carlo_advantages_solution,
@@ -322,6 +324,10 @@ WRONG = [
     ("04", "inter_labeler_agreement", "inter_labeler_agreement", lambda p: p * p),  # both right only
     ("04", "label_agreement", "label_agreement", label_agreement_without_sqrt2),
     ("04", "label_agreement", "label_agreement", label_agreement_of_the_mean),
+    ("04", "judgments_and_pairs", "judgments_and_pairs", lambda k, budget: (budget // k, budget // k * (k - 1))),  # no decision cost, K - 1 pairs
+    ("04", "judgments_and_pairs", "judgments_and_pairs",  # fractions of a judgment
+     lambda k, budget: (budget / (k + 1), budget / (k + 1) * k * (k - 1) / 2)),
+    ("04", "PREDICTED_K4_VS_K2", "PREDICTED_K4_VS_K2", "same"),   # "a ranking is only 4 answers read once"
     ("05", "pairwise_loss", "pairwise_loss", lambda r_w, r_l: -F.logsigmoid(r_w - r_l).sum()),
     ("05", "pairwise_loss", "pairwise_loss", lambda r_w, r_l: -F.logsigmoid(r_l - r_w).mean()),
     ("05", "pairwise_loss", "pairwise_loss", pairwise_loss_naive),

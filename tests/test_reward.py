@@ -11,7 +11,8 @@ import torch
 from nanorlhf.feedback import load_comparisons
 from nanorlhf.model import GPTConfig
 from nanorlhf.chat import encode_prompt, encode_response, left_pad, right_pad
-from nanorlhf.reward import RewardModel, comparison_batch, last_token_index, pairwise_loss, ranking_to_pairs
+from nanorlhf.reward import (RewardModel, comparison_batch, last_token_index, pairwise_loss, ranking_to_pairs,
+                             thumb_loss, thumb_targets)
 from nanorlhf.tokenizer import Tokenizer
 
 
@@ -34,6 +35,42 @@ def test_pairwise_loss_and_gradient_against_float64_by_hand():
 def test_pairwise_loss_is_stable_for_large_margins():
     loss = pairwise_loss(torch.tensor([-200.0]), torch.tensor([200.0]))
     assert math.isclose(loss.item(), 400.0, rel_tol=1e-6)   # a naive log(sigmoid) would give inf
+
+
+def test_thumb_loss_hand_worked_and_against_float64_autograd():
+    # the docstring's example: up at r = 0 costs log 2; down at r = 2 costs -log sigmoid(-2) = log(1 + e^2)
+    assert math.isclose(thumb_loss(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0])).item(),
+                        (math.log(2) + math.log1p(math.exp(2))) / 2, rel_tol=1e-6)
+    # a thumb is a pair against the reference level c: up = (r beats c), down = (c beats r)
+    r, up, c = torch.randn(9, dtype=torch.float64), (torch.arange(9) % 3 == 0).double(), 0.7
+    as_pairs = pairwise_loss(torch.where(up > 0, r, torch.full_like(r, c)), torch.where(up > 0, torch.full_like(r, c), r))
+    torch.testing.assert_close(thumb_loss(r, up, level=c), as_pairs)
+    # gradient by hand: d/dr of -log sigmoid(s (r - c)) is -s (1 - sigmoid(s (r - c))), s = +1 up, -1 down
+    r32 = r.float().requires_grad_()
+    thumb_loss(r32, up.float(), level=c).backward()
+    s = 2 * up - 1
+    torch.testing.assert_close(r32.grad.double(), -s * (1 - torch.sigmoid(s * (r - c))) / 9, rtol=1e-5, atol=1e-6)
+    assert math.isclose(thumb_loss(torch.tensor([-300.0]), torch.tensor([1.0])).item(), 300.0, rel_tol=1e-6)
+
+
+def test_a_batch_of_rankings_and_thumbs_counts_each_record_once(tokenizer):
+    records = [{"prompt": "a?", "responses": ["x", "y", "z"], "ranking": [0, 1, 2]},
+               {"prompt": "b?", "responses": ["u"], "ranking": [0], "thumb": 1.0},
+               {"prompt": "c?", "responses": ["v"], "ranking": [0], "thumb": 0.0},
+               {"prompt": "d?", "responses": ["p", "q"], "ranking": [1, 0]}]
+    idx, _, winners, losers, weights = comparison_batch(records, tokenizer, block_size=64)
+    index, up = thumb_targets(records)
+    assert idx.shape[0] == 7 and index.tolist() == [3, 4] and up.tolist() == [1.0, 0.0]
+    assert list(zip(winners.tolist(), losers.tolist())) == [(0, 1), (0, 2), (1, 2), (6, 5)]
+    # weights P / (n C(K, 2)) = 4 / (4 * 3) and 4 / (4 * 1): they average 2 / 4, the share of rankings
+    assert torch.allclose(weights, torch.tensor([1 / 3, 1 / 3, 1 / 3, 1.0]))
+    scores = torch.randn(7, dtype=torch.float64)
+    loss = pairwise_loss(scores[winners], scores[losers], weights.double()) + 2 / 4 * thumb_loss(scores[index], up.double())
+    per_pair = [-math.log(torch.sigmoid(scores[w] - scores[l]).item()) for w, l in zip(winners, losers)]
+    per_thumb = [-math.log(torch.sigmoid(scores[3]).item()), -math.log(torch.sigmoid(-scores[4]).item())]
+    by_hand = (sum(per_pair[:3]) / 3 + per_thumb[0] + per_thumb[1] + per_pair[3]) / 4   # the mean over records
+    assert math.isclose(loss.item(), by_hand, rel_tol=1e-6)
+    assert thumb_targets(records[:1])[0].dtype == torch.long and comparison_batch(records[1:3], tokenizer, 64)[2].numel() == 0
 
 
 def test_ranking_to_pairs_hand_worked():
@@ -136,6 +173,15 @@ def test_load_comparisons_formats_and_errors(tmp_path):
         load_comparisons(str(path))
     path.write_text(json.dumps({"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}) + "\n")
     with pytest.raises(SystemExit, match=r"error: .*c\.jsonl:1: ranking \[0, 0\]"):
+        load_comparisons(str(path))
+    path.write_text(json.dumps({"prompt": "p", "response": "a", "thumb": "up"}) + "\n")
+    assert load_comparisons(str(path)) == [{"prompt": "p", "responses": ["a"], "ranking": [0], "thumb": 1.0}]
+    path.write_text(json.dumps({"prompt": "p", "response": "a", "thumb": "down"}) + "\n"
+                    + json.dumps({"prompt": "p", "response": "a", "thumb": "yes"}) + "\n")
+    with pytest.raises(SystemExit, match=r'error: .*c\.jsonl:2: thumb must be "up" or "down", got \'yes\''):
+        load_comparisons(str(path))
+    path.write_text(json.dumps({"prompt": "p", "responses": ["a"], "thumb": "up"}) + "\n")
+    with pytest.raises(SystemExit, match=r"error: .*c\.jsonl:1: a thumbs record needs 'response' as a string"):
         load_comparisons(str(path))
     # a string is not a list of responses: "ab" must not be read as the two answers "a" and "b"
     path.write_text(json.dumps({"prompt": "p", "responses": "ab", "ranking": [0, 1]}) + "\n")

@@ -387,11 +387,44 @@ def test_ctrl_c_in_the_reward_model_and_ppo_leaves_their_files_whole(smoke_dir, 
     load_checkpoint(f"{out}/ppo.pt")
 
 
+def test_reward_model_trains_on_thumbs_and_measures_on_a_held_out_file(smoke_dir, tmp_path):
+    """Thumbs alone are enough to train on (lesson 04); --heldout measures on another file's rankings,
+    which must not be thumbs; DPO, which needs pairs, refuses thumbs with one line."""
+    import json
+    import shutil
+    shutil.copy(f"{smoke_dir}/sft.pt", f"{tmp_path}/sft.pt")
+    answers = [("7 plus 5 is 12.", "up"), ("7 plus 5 is 13.", "down"), ("12.", "up"), ("I don't know.", "down")]
+    with open(f"{tmp_path}/thumbs.jsonl", "w") as f:
+        for i in range(12):
+            for answer, thumb in answers:
+                f.write(json.dumps({"prompt": "What is 7 plus 5?", "response": answer, "thumb": thumb}) + "\n")
+    ranking = {"prompt": "What is 2 plus 3?", "responses": ["2 plus 3 is 5.", "2 plus 3 is 6.", "5."], "ranking": [0, 2, 1]}
+    (tmp_path / "heldout.jsonl").write_text((json.dumps(ranking) + "\n") * 4)
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
+                 f"{tmp_path}/thumbs.jsonl", "--heldout", f"{tmp_path}/heldout.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "48 training records, 4 held out (48 of them thumbs)" in result.stdout
+    _, _, meta = load_checkpoint(f"{tmp_path}/rm.pt")
+    assert 0.0 <= meta["summary"]["val_acc_gold"][0] <= 1.0
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
+                 f"{tmp_path}/heldout.jsonl", "--heldout", f"{tmp_path}/thumbs.jsonl")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "must hold rankings or pairs (no thumbs)" in result.stderr
+    result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
+                 f"{tmp_path}/thumbs.jsonl")   # thumbs only and nothing else: no pairs to measure on
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "no pairs to measure on" in result.stderr
+    result = run("train_dpo.py", "--preset", "smoke", "--out-dir", str(tmp_path), "--comparisons",
+                 f"{tmp_path}/thumbs.jsonl")
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "holds thumbs" in result.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 1]}\n{oops\n', r"c\.jsonl:2: invalid JSON"),
     (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 0]}\n', r"c\.jsonl:1: ranking \[0, 0\] is not an ordering"),
     (b'{"prompt": "p", "responses": ["a", "b"], "ranking": [0, 2]}\n', r"c\.jsonl:1: ranking \[0, 2\] is not an ordering"),
     (b'{"prompt": "p", "ranking": [0, 1]}\n', r"c\.jsonl:1: missing key 'responses'"),
+    (b'{"prompt": "p", "response": "a", "thumb": "up"}\n{"prompt": "p", "response": "a", "thumb": 1}\n',
+     r"c\.jsonl:2: thumb must be \"up\" or \"down\", got 1"),
     (b'\x89PNG\r\n\x1a\n\x00\x00 binary\n', r"c\.jsonl is not UTF-8 text"),
     (None, r"comparisons file \S+c\.jsonl not found"),
 ])

@@ -32,6 +32,19 @@ Fill in the blocks between the YOUR CODE markers, then run
    and the difference of two independent N(0, noise^2) draws is N(0, 2 noise^2).
    The check runs your function on the gold-score gaps of TinyChat pairs and compares it
    with a simulation of noisy labelers (what labeler.agreement_report does).
+
+5. judgments_and_pairs(k, budget) -> (judgments, pairs), two whole numbers. Lesson 04's cost
+   model: a judgment of k answers (a thumb k = 1, a pair k = 2, a ranking k > 2) costs k + 1
+   units, one per answer read and one for the decision. How many whole judgments of k
+   answers does a budget of `budget` units buy, and how many (winner, loser) pairs do they
+   hold (a thumb holds none)?
+       judgments_and_pairs(4, 10_000) -> (2000, 12000)
+
+6. A prediction: at equal effort, does a reward model trained on rankings of K = 4 order
+   new pairs as the gold order does more often than one trained on pairs (K = 2), less
+   often, or about as often? Write "higher", "lower" or "same" in PREDICTED_K4_VS_K2, then
+   run the check: it measures the answer in lesson 05's Bradley-Terry world (a few seconds)
+   and tells you what lesson 04's TinyChat study found.
 """
 import math
 
@@ -57,3 +70,14 @@ def label_agreement(gaps, noise):
     # ---- YOUR CODE BELOW ----
     raise NotImplementedError
     # ---- YOUR CODE ABOVE ----
+
+
+def judgments_and_pairs(k, budget):
+    # ---- YOUR CODE BELOW ----
+    raise NotImplementedError
+    # ---- YOUR CODE ABOVE ----
+
+
+# ---- YOUR CODE BELOW ----
+PREDICTED_K4_VS_K2 = None  # "higher", "lower" or "same"
+# ---- YOUR CODE ABOVE ----
