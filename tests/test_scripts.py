@@ -90,8 +90,8 @@ def test_reward_model_mixes_a_class_file_with_the_scripted_labelers_rankings(smo
     result = run("train_rm.py", "--preset", "smoke", "--out-dir", str(tmp_path),
                  "--comparisons", f"{tmp_path}/class.jsonl", "--mix-scripted")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "read 40 rankings" in result.stdout and "mixed with 48 rankings by the scripted labeler" in result.stdout
-    assert "80 training rankings, 8 held out" in result.stdout
+    assert "read 40 records" in result.stdout and "mixed with 48 rankings by the scripted labeler" in result.stdout
+    assert "80 training records, 8 held out" in result.stdout
     assert "rankings from " + f"{tmp_path}/class.jsonl" in result.stdout
     _, _, meta = load_checkpoint(f"{tmp_path}/rm.pt")
     assert 0.0 <= meta["summary"]["val_acc_file"][0] <= 1.0 and meta["args"]["mix_scripted"]
