@@ -17,7 +17,8 @@ a restart or a crash loses nothing.
     GET  /api/item?name=NAME        the next item NAME has not ranked: {index, number, total, prompt, responses}
     POST /api/rank                  {"name": NAME, "index": 3, "ranking": "3 1 4 2"} -> {saved, agreement}
     GET  /api/agreement?name=NAME   NAME against the rest of the class and each scripted labeler
-    GET  /api/matrix                every labeler against every other: lesson 04's inter-labeler agreement
+    GET  /api/matrix                every labeler against every other: lesson 04's inter-labeler agreement,
+                                    and each person's median seconds per ranking (from showing to submitting)
 
 A refused request gets 400 (malformed) or 409 (already ranked) and {"error": "one line"}.
 """
@@ -100,9 +101,10 @@ def check_name(name, reserved=()):
 
 
 def read_rankings(path, items):
-    """Every ranking saved in `path`: {labeler's name: {item index: ranking}}. A line that ranks
-    other answers than `items` (another model or settings) stops the program with one line."""
-    rankings = {}
+    """Every ranking saved in `path`: {labeler's name: {item index: ranking}}, and the seconds
+    each took where measured: {name: [seconds, ...]}. A line that ranks other answers than
+    `items` (another model or settings) stops the program with one line."""
+    rankings, seconds = {}, {}
     for lineno, record in iter_jsonl(path):
         if record.get("skipped"):   # the terminal tool's skipped prompts
             continue
@@ -117,7 +119,9 @@ def read_rankings(path, items):
                              "(another checkpoint, --seed, -k or -n?); serve with the same settings, or "
                              "choose another --out")
         rankings.setdefault(name, {})[index] = record["ranking"]
-    return rankings
+        if isinstance(record.get("seconds"), (int, float)):
+            seconds.setdefault(name, []).append(record["seconds"])
+    return rankings, seconds
 
 
 class ClassLabels:
@@ -126,9 +130,11 @@ class ClassLabels:
 
     def __init__(self, path, items, seed):
         self.path, self.items, self.lock = path, items, threading.Lock()
+        self.shown = {}   # (name, item index) -> when the item was last shown to that person
         open(path, "a").close()
         self.cut = drop_cut_last_line(path)   # a crash mid-write: the rest of the file reads again
-        self.rankings = read_rankings(path, items)   # name -> {item index: ranking, best first}
+        # name -> {item index: ranking, best first}; name -> [seconds per ranking, where measured]
+        self.rankings, self.seconds = read_rankings(path, items)
         # pairs no one can order are left out of every agreement: equal gold scores, or, for
         # prompts without a gold score (and so without scripted labelers), identical texts
         gold = all(labeler.can_score(item["prompt"]) for item in items)
@@ -142,6 +148,8 @@ class ClassLabels:
         total = len(self.items)
         for item in self.items:
             if item["index"] not in done:
+                with self.lock:
+                    self.shown[name, item["index"]] = time.monotonic()
                 return {**item, "number": len(done) + 1, "total": total}
         return {"done": True, "total": total}
 
@@ -161,8 +169,12 @@ class ClassLabels:
         with self.lock:
             if index in self.rankings.get(name, {}):
                 raise Refused(409, f"{name} has already ranked this prompt")
+            if (name, index) in self.shown:   # the effort of a judgment, for lesson 04's cost model
+                record["seconds"] = round(time.monotonic() - self.shown.pop((name, index)), 1)
             append_record(self.path, record)
             self.rankings.setdefault(name, {})[index] = ranking
+            if "seconds" in record:
+                self.seconds.setdefault(name, []).append(record["seconds"])
         return record
 
     def agreement_of(self, name):
@@ -182,11 +194,12 @@ class ClassLabels:
         """Every labeler against every other: {"labelers", "ranked", "cells": [[agree, pairs], ...]}."""
         with self.lock:
             rankings = {name: dict(r) for name, r in self.rankings.items()}
+            seconds = {name: float(np.median(s)) for name, s in self.seconds.items()}
         rankings.update(self.scripted)
         names = list(rankings)
         cells = [[list(pair_agreement(rankings[a], rankings[b], self.ties)) for b in names] for a in names]
         return {"labelers": names, "scripted": list(self.scripted), "ranked": [len(rankings[n]) for n in names],
-                "cells": cells}
+                "seconds": [seconds.get(n) for n in names], "cells": cells}
 
 
 class Handler(BaseHTTPRequestHandler):

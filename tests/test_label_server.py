@@ -96,6 +96,25 @@ def test_a_ranking_is_saved_at_once_with_the_name_and_the_next_item_follows(tiny
         assert saved["agreement"]["class"] == [0, 0] and saved["agreement"]["ranked"] == 1
 
 
+def test_each_ranking_records_the_seconds_since_its_prompt_was_shown(tiny_gpt, tmp_path, monkeypatch):
+    """The effort of a judgment, measured: lesson 04's cost model can be checked on a class."""
+    import nanorlhf.label_server as server
+    clock = iter([100.0, 112.5, 130.0, 134.0])   # shown, ranked; shown, ranked
+    monkeypatch.setattr(server.time, "monotonic", lambda: next(clock))
+    path = tmp_path / "labels.jsonl"
+    with running(tiny_gpt, path) as (url, labels):
+        assert get(url + "/api/item?name=Ada")[1]["index"] == 0
+        post(url, {"name": "Ada", "index": 0, "ranking": "1 2 3"})
+        assert get(url + "/api/item?name=Ada")[1]["index"] == 1
+        post(url, {"name": "Ada", "index": 1, "ranking": "1 2 3"})
+        post(url, {"name": "Ben", "index": 0, "ranking": "3 2 1"})   # never shown by the page: no time
+        assert [r.get("seconds") for r in lines(path)] == [12.5, 4.0, None]
+        matrix = get(url + "/api/matrix")[1]
+        assert matrix["seconds"][:2] == [8.25, None]                 # Ada's median; Ben has none
+    with running(tiny_gpt, path) as (url, labels):                   # read back after a restart
+        assert get(url + "/api/matrix")[1]["seconds"][:2] == [8.25, None]
+
+
 def test_agreement_with_the_class_and_the_matrix(tiny_gpt, tmp_path):
     rankings = {"Ada": ["1 2 3", "3 2 1"], "Ben": ["2 1 3", "3 2 1"], "Cy": ["3 1 2"]}
     with running(tiny_gpt, tmp_path / "labels.jsonl") as (url, labels):
