@@ -35,7 +35,7 @@ from nanorlhf.data import iter_jsonl
 from nanorlhf.feedback import (agreement, append_record, drop_cut_last_line, gold_scores, parse_comparison,
                                parse_ranking, prompt_responses)
 from nanorlhf.tinychat import labeler
-from nanorlhf.tinychat.panel import PANEL, rank_as
+from nanorlhf.tinychat.panel import GUIDELINES, PANEL, rank_as
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "label_page.html")
 MAX_NAME = 40        # characters in a labeler's name
@@ -45,20 +45,22 @@ MAX_BODY = 10_000    # bytes in a POST body
 def scripted_labelers():
     """The scripted labelers the class is compared with: name -> rank(prompt, responses, rng),
     which returns response indices, best first. The one place to list them: the gold order,
-    and the panel of lesson 04 (nanorlhf/tinychat/panel.py), each with its own noise."""
+    and lesson 04's panel (nanorlhf/tinychat/panel.py: the guidelines' labeler and five
+    profiles), each with its own noise."""
     labelers = {"gold": lambda prompt, responses, rng: labeler.rank(prompt, responses, noise=0)}
-    for name, profile in PANEL.items():
+    for name, profile in {GUIDELINES.name: GUIDELINES, **PANEL}.items():
         labelers[name] = lambda prompt, responses, rng, profile=profile: rank_as(profile, prompt, responses, rng)
     return labelers
 
 
 def scripted_rankings(items, seed):
     """Each scripted labeler's ranking of every item: {name: {item index: ranking}}. The noise
-    is drawn from a seed per item, so a restart gives the same rankings."""
+    is drawn from a seed per labeler and item: a restart gives the same rankings, and no two
+    labelers share their slips."""
     rankings = {}
-    for name, rank in scripted_labelers().items():
+    for k, (name, rank) in enumerate(scripted_labelers().items()):   # each labeler its own noise
         rankings[name] = {item["index"]: rank(item["prompt"], item["responses"],
-                                              np.random.default_rng([seed, item["index"]])) for item in items}
+                                              np.random.default_rng([seed, k, item["index"]])) for item in items}
     return rankings
 
 

@@ -15,7 +15,7 @@ import pytest
 from nanorlhf.label import main
 from nanorlhf.label_server import make_server, pair_agreement
 from nanorlhf.tinychat import labeler
-from nanorlhf.tinychat.panel import PANEL
+from nanorlhf.tinychat.panel import GUIDELINES, PANEL
 
 from conftest import K, PROMPTS, SEED, running
 
@@ -132,8 +132,9 @@ def test_agreement_with_the_class_and_the_matrix(tiny_gpt, tmp_path):
         assert status == 200 and ada["ranked"] == 2
         assert ada["class"] == [x + y for x, y in zip(expected("Ada", "Ben"), expected("Ada", "Cy"))]
         status, m = get(url + "/api/matrix")
-        assert m["labelers"] == ["Ada", "Ben", "Cy", "gold", *PANEL]   # the gold order, then lesson 04's panel
-        assert m["scripted"] == m["labelers"][3:] and m["ranked"] == [2, 2, 1] + [len(PROMPTS)] * (1 + len(PANEL))
+        # the gold order, then lesson 04's panel: the default pipeline's labeler and five profiles
+        assert m["labelers"] == ["Ada", "Ben", "Cy", "gold", GUIDELINES.name, *PANEL]
+        assert m["scripted"] == m["labelers"][3:] and m["ranked"] == [2, 2, 1] + [len(PROMPTS)] * (2 + len(PANEL))
         for i, a in enumerate(rankings):
             for j, b in enumerate(rankings):
                 assert m["cells"][i][j] == expected(a, b)
@@ -254,3 +255,15 @@ def test_a_file_of_other_answers_stops_the_server_with_one_line(tiny_gpt, tmp_pa
 def test_serve_without_a_checkpoint_names_the_script_to_run_first(tmp_path):
     with pytest.raises(SystemExit, match=r"sft\.pt not found\. Run `python train_sft\.py` first"):
         main(["--serve", "--checkpoint", str(tmp_path / "sft.pt"), "--out", str(tmp_path / "l.jsonl")])
+
+
+def test_no_two_scripted_labelers_share_their_noise(monkeypatch):
+    """Two copies of one noisy labeler must slip on different pairs: each draws its own noise."""
+    import nanorlhf.label_server as server
+    noisy = lambda prompt, responses, rng: labeler.rank(prompt, responses, rng, noise=labeler.DEFAULT_NOISE)
+    monkeypatch.setattr(server, "scripted_labelers", lambda: {"one": noisy, "two": noisy})
+    answers = ["7 plus 5 is 12.", "12.", "It is 13.", "I think it might be 12, not sure."]
+    items = [{"index": i, "prompt": "What is 7 plus 5?", "responses": answers} for i in range(30)]
+    rankings = server.scripted_rankings(items, seed=0)
+    assert rankings == server.scripted_rankings(items, seed=0)              # the same after a restart
+    assert sum(rankings["one"][i] != rankings["two"][i] for i in range(30)) >= 5
