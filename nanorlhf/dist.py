@@ -15,6 +15,7 @@ process (rank 0 of a world of 1) and every function here does nothing, or return
 """
 import builtins
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -169,4 +170,8 @@ def leave_unless_main():
     dist.barrier()
     dist.destroy_process_group()   # from here on rank 0 is a world of one
     if me != 0:
-        raise SystemExit(0)
+        # leave at once: in the interpreter's teardown, torch's communication threads can be
+        # destroyed still running and abort the process (seen now and then with DDP on gloo)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

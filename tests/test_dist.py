@@ -36,6 +36,8 @@ def _worker(rank, port, fn, out):
                       MASTER_PORT=str(port))
     dist.setup("cpu")
     out.put((rank, fn()))
+    out.close()
+    out.join_thread()   # the result is sent before leave_unless_main ends this process at once
     dist.leave_unless_main()
 
 
