@@ -33,9 +33,8 @@ import torch
 from nanorlhf import dist
 from nanorlhf.chat import chat_batch
 from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
-                             set_seed, stop_on_ctrl_c)
+from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args, require_above_zero,
+                             require_choice, require_positive, save_json, set_lr, stop_on_ctrl_c)
 from nanorlhf.data import load_demonstrations, load_jsonl
 from nanorlhf.evaluation import (evaluate, evaluate_without_gold, fmt, has_gold_judge, heldout_kl, print_report,
                                  print_samples, print_without_gold, ratio_ci)
@@ -160,11 +159,7 @@ if __name__ == "__main__":
                      "eval_samples", "max_new_tokens")
     require_above_zero(args, "lr", "beta", "temperature")
     require_choice(args, "dtype", DTYPES)
-    set_seed(args.seed)
-    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
-    dist.require_divisible(args, "batch_size")
-    args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
+    rank, world, device = dist.start(args, "batch_size")   # seed, device; one of `world` processes
     ref, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)
     path = args.comparisons or f"{args.out_dir}/comparisons.jsonl"

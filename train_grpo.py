@@ -32,9 +32,8 @@ import torch
 from nanorlhf import dist
 from nanorlhf.chat import decode_response
 from nanorlhf.checkpoint import load_checkpoint, require_finished, require_same_tokenizer, save_checkpoint
-from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
-                             stop_on_ctrl_c)
+from nanorlhf.common import (DTYPES, arg, autocast, make_optimizer, MetricLog, parse_args, require_above_zero,
+                             require_choice, require_positive, save_json, stop_on_ctrl_c)
 from nanorlhf.data import load_demonstrations, load_jsonl, rl_prompts
 from nanorlhf.evaluation import (evaluate, evaluate_without_gold, fmt, gold_rewards, gold_scale, has_gold_judge,
                                  heldout_kl, log_without_gold, print_report, print_samples, print_without_gold, summarise)
@@ -118,11 +117,7 @@ if __name__ == "__main__":
                          f"got {args.group_size}")
     require_choice(args, "reward", ("gold", "rm"))
     require_choice(args, "dtype", DTYPES)
-    set_seed(args.seed)
-    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
-    dist.require_divisible(args, "batch_size", "minibatch_size")
-    args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
+    rank, world, device = dist.start(args, "batch_size", "minibatch_size")   # seed, device; one of `world` processes
 
     if args.prompts and args.reward == "gold":
         raise SystemExit("error: --reward gold needs TinyChat's prompts, with a gold judge; with --prompts use --reward rm")

@@ -27,8 +27,8 @@ import torch
 from nanorlhf import dist
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, require_finished, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_lr,
-                             set_seed, spearman, stop_on_ctrl_c)
+                             require_above_zero, require_choice, require_positive, save_json, set_lr, spearman,
+                             stop_on_ctrl_c)
 from nanorlhf.data import load_jsonl
 from nanorlhf.evaluation import bootstrap_stat, fmt
 from nanorlhf.feedback import (accuracy_ci, agreement, collect_comparisons, gold_pairs, gold_scores, load_comparisons,
@@ -153,11 +153,7 @@ if __name__ == "__main__":
         raise SystemExit(f"error: --temperature must be above 0, got {args.temperature}: the reward model "
                          "needs different answers to the same prompt to compare")
     require_choice(args, "dtype", DTYPES)
-    set_seed(args.seed)
-    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
-    dist.require_divisible(args, "batch_size")
-    args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
+    rank, world, device = dist.start(args, "batch_size")   # seed, device; one of `world` processes
     require_checkpoint(f"{args.out_dir}/sft.pt")
     sft, tokenizer, sft_meta = load_checkpoint(f"{args.out_dir}/sft.pt", device, kind="gpt")
     require_finished(f"{args.out_dir}/sft.pt", sft_meta)

@@ -31,8 +31,7 @@ import torch
 from nanorlhf import dist
 from nanorlhf.checkpoint import load_checkpoint, require_checkpoint, save_checkpoint
 from nanorlhf.common import (DTYPES, arg, autocast, cosine_lr, make_optimizer, MetricLog, parse_args,
-                             require_above_zero, require_choice, require_positive, resolve_dtype, save_json, set_seed,
-                             stop_on_ctrl_c)
+                             require_above_zero, require_choice, require_positive, save_json, stop_on_ctrl_c)
 from nanorlhf.data import corpus_text, load_demonstrations, load_jsonl
 from nanorlhf.model import GPT, GPTConfig, MLPS, NORMS
 from nanorlhf.evaluation import evaluate, print_report
@@ -99,11 +98,7 @@ if __name__ == "__main__":
     require_choice(args, "optimizer", ("adamw", "muon"))
     require_choice(args, "norm", NORMS)
     require_choice(args, "mlp", MLPS)
-    set_seed(args.seed)
-    rank, world, device = dist.setup(args.device)   # under torchrun: one of `world` processes
-    dist.require_divisible(args, "batch_size")
-    args.dtype = resolve_dtype(args.dtype, device)
-    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
+    rank, world, device = dist.start(args, "batch_size")   # seed, device; one of `world` processes
     ckpt_path = f"{args.out_dir}/sft.pt"
     if args.resume:   # the model, its tokenizer and the optimizers' state come from the checkpoint
         require_checkpoint(ckpt_path)

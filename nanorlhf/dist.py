@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from nanorlhf.common import get_device
+from nanorlhf.common import get_device, resolve_dtype, set_seed
 
 
 def setup(device_name):
@@ -46,6 +46,18 @@ def setup(device_name):
                          f"must use the same kind: pass the same --device to all of them")
     if rank != 0:   # one voice: the other processes' lines would repeat rank 0's
         builtins.print = lambda *args, **kwargs: None
+    return rank, world, device
+
+
+def start(args, *batch_flags):
+    """Every training script's first steps -> (rank, world_size, device): seed, join the other
+    processes if torchrun started several (setup), check that the batch flags split evenly over
+    them, resolve --dtype auto for the device, and print the device and the arguments."""
+    set_seed(args.seed)
+    rank, world, device = setup(args.device)
+    require_divisible(args, *batch_flags)
+    args.dtype = resolve_dtype(args.dtype, device)
+    print(f"device {device}" + (f" x {world} processes" if world > 1 else "") + f" | {args}")
     return rank, world, device
 
 

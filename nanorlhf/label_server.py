@@ -276,7 +276,11 @@ def make_server(model, tokenizer, prompts, path, k, seed, host="127.0.0.1", port
     server answers once its serve_forever() runs (port 0 picks a free port: server.server_port)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     labels = ClassLabels(path, make_items(model, tokenizer, prompts, k, seed), seed)
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as e:   # the port is taken, or the address is not this machine's
+        raise SystemExit(f"error: cannot serve on {host}:{port} ({e.strerror}); choose another --port "
+                         f"(or --host)") from None
     server.daemon_threads = True
     server.labels = labels
     return server, labels

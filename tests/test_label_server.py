@@ -267,3 +267,12 @@ def test_no_two_scripted_labelers_share_their_noise(monkeypatch):
     rankings = server.scripted_rankings(items, seed=0)
     assert rankings == server.scripted_rankings(items, seed=0)              # the same after a restart
     assert sum(rankings["one"][i] != rankings["two"][i] for i in range(30)) >= 5
+
+
+def test_a_port_in_use_stops_with_one_line(tiny_gpt, tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit, match=r"error: cannot serve on 127.0.0.1:\d+ .*choose another --port"):
+            make_server(*tiny_gpt, PROMPTS, str(tmp_path / "labels.jsonl"), K, SEED, port=taken.getsockname()[1])
